@@ -1,0 +1,135 @@
+//! Runs a WASI preview 1 module in-process with wasmtime.
+//!
+//! The module sees exactly the directories it is given (each read-only or writable under a
+//! guest path), the arguments and environment it is given, and nothing else; its stdout and
+//! stderr are captured, and `proc_exit` becomes an exit code rather than an error.
+
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+use wasmtime::{Config, Engine, Linker, Module, Store};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+/// Captured output is bounded so a runaway module cannot exhaust memory.
+const OUTPUT_LIMIT: usize = 64 << 20;
+
+/// A host directory the module may open, under a guest path such as `/data`.
+#[derive(Clone, Debug)]
+pub struct Preopen {
+    pub host: PathBuf,
+    pub guest: String,
+    pub writable: bool,
+}
+
+/// What to run the module with.
+#[derive(Clone, Debug, Default)]
+pub struct Invocation {
+    /// `argv`, including `argv[0]`.
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub preopens: Vec<Preopen>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub exit_code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// A wasmtime engine set up for wasip1 command modules.
+pub struct WasiRunner {
+    engine: Engine,
+}
+
+impl WasiRunner {
+    pub fn new() -> Result<WasiRunner> {
+        let config = Config::new();
+        let engine = Engine::new(&config).map_err(anyhow::Error::from).context("cannot create the wasmtime engine")?;
+        Ok(WasiRunner { engine })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles a module; refuses bytes that are not a WebAssembly module.
+    pub fn compile(&self, wasm: &[u8]) -> Result<Module> {
+        if !wasm.starts_with(b"\0asm") {
+            bail!("not a WebAssembly module (it does not start with the `\\0asm` magic)");
+        }
+        Module::new(&self.engine, wasm).map_err(anyhow::Error::from).context("cannot compile the WebAssembly module")
+    }
+
+    /// Instantiates the module and calls its `_start`, to completion.
+    pub fn run(&self, module: &Module, invocation: &Invocation) -> Result<Outcome> {
+        let stdout = MemoryOutputPipe::new(OUTPUT_LIMIT);
+        let stderr = MemoryOutputPipe::new(OUTPUT_LIMIT);
+        let mut builder = WasiCtxBuilder::new();
+        builder.args(&invocation.args).stdout(stdout.clone()).stderr(stderr.clone());
+        for (k, v) in &invocation.env {
+            builder.env(k, v);
+        }
+        for p in &invocation.preopens {
+            let perms = if p.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+            builder
+                .preopened_dir(&p.host, &p.guest, perms)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("cannot preopen {} as {}", p.host.display(), p.guest))?;
+        }
+        let mut store = Store::new(&self.engine, builder.build_p1());
+        let mut linker: Linker<WasiP1Ctx> = Linker::new(&self.engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
+        let instance = linker
+            .instantiate(&mut store, module)
+            .map_err(anyhow::Error::from)
+            .context("cannot instantiate the module")?;
+        let start = instance
+            .get_typed_func::<(), ()>(&mut store, "_start")
+            .map_err(anyhow::Error::from)
+            .context("the module has no `_start`: it is not a WASI command")?;
+        let exit_code = match start.call(&mut store, ()) {
+            Ok(()) => 0,
+            Err(e) => match e.downcast_ref::<I32Exit>() {
+                Some(exit) => exit.0,
+                None => return Err(anyhow::Error::from(e).context("the module trapped")),
+            },
+        };
+        drop(store);
+        Ok(Outcome { exit_code, stdout: stdout.contents().to_vec(), stderr: stderr.contents().to_vec() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_what_is_not_wasm() {
+        let runner = WasiRunner::new().unwrap();
+        let err = runner.compile(b"\x7fELF....").unwrap_err().to_string();
+        assert!(err.contains("not a WebAssembly module"), "{err}");
+    }
+
+    #[test]
+    fn runs_a_command_and_reports_its_exit_code() {
+        // A hand-written command: prints "hi\n" through fd_write, then proc_exit(3).
+        let wat = r#"(module
+            (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+            (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 16) "hi\n")
+            (func (export "_start")
+                (i32.store (i32.const 0) (i32.const 16))
+                (i32.store (i32.const 4) (i32.const 3))
+                (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+                (call $exit (i32.const 3))))"#;
+        let runner = WasiRunner::new().unwrap();
+        let module = Module::new(runner.engine(), wat).unwrap();
+        let out = runner.run(&module, &Invocation { args: vec!["t".into()], ..Default::default() }).unwrap();
+        assert_eq!(out.exit_code, 3);
+        assert_eq!(out.stdout, b"hi\n");
+    }
+}

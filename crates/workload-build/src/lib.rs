@@ -1,0 +1,11 @@
+//! Stage 1 of the pipeline: the workloads, compiled for every platform in every language.
+
+pub mod builder;
+pub mod catalog;
+pub mod manifest;
+pub mod toolchain;
+
+pub use builder::{Builder, CASCADE_FILE, artifact_path, workloads_dir};
+pub use catalog::{Language, Workload, programs};
+pub use manifest::{Artifact, BuildManifest, DataFile};
+pub use toolchain::Toolchains;

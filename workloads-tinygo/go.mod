@@ -1,0 +1,3 @@
+module wnb/workloads
+
+go 1.21
