@@ -75,7 +75,8 @@ struct SplitMix64 {
 inline bool read_file(const std::string& path, std::string& out) {
     FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) return false;
-    char buf[65536];
+    // A small buffer: clang's default wasm stack is only 64 KiB.
+    char buf[4096];
     size_t n;
     out.clear();
     while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);

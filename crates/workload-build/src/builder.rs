@@ -24,7 +24,8 @@ const COPIED_DATA: &[&str] = &["fruits.txt", "astronaut.png"];
 /// C++ flags: optimized, no contraction into fused multiply-add (it would change results per target).
 const CXX_FLAGS: &[&str] = &["-std=c++17", "-O3", "-ffp-contract=off", "-Wall", "-Wextra", "-Wno-unused-function"];
 const CXX_NATIVE_FLAGS: &[&str] = &["-static", "-s"];
-const CXX_WASM_FLAGS: &[&str] = &["-fno-exceptions", "-Wl,--strip-all"];
+/// The 1 MiB stack matches Rust's wasm default (clang's is 64 KiB).
+const CXX_WASM_FLAGS: &[&str] = &["-fno-exceptions", "-Wl,--strip-all", "-Wl,-z,stack-size=1048576"];
 
 pub struct Builder {
     workspace: PathBuf,
