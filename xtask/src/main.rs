@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use workload_build::{Builder, BuildManifest, Toolchains};
+use workload_build::{BuildManifest, Builder, Toolchains};
 
 #[derive(Parser)]
 #[command(
@@ -43,7 +43,10 @@ enum Cmd {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
 }
 
 fn default_build_dir() -> PathBuf {
@@ -87,9 +90,15 @@ fn setup(workspace: &Path, build_dir: &Path) -> Result<()> {
 fn build(workspace: &Path, build_dir: &Path) -> Result<BuildManifest> {
     let started = std::time::Instant::now();
     let manifest = Builder::new(workspace, build_dir).build_all(&mut |l| log(l))?;
-    println!("{:<12} {:<6} {:<8} {:>10}  compiler", "workload", "lang", "platform", "bytes");
+    println!(
+        "{:<12} {:<6} {:<8} {:>10}  compiler",
+        "workload", "lang", "platform", "bytes"
+    );
     for a in &manifest.artifacts {
-        println!("{:<12} {:<6} {:<8} {:>10}  {}", a.workload, a.language, a.platform, a.size, a.compiler);
+        println!(
+            "{:<12} {:<6} {:<8} {:>10}  {}",
+            a.workload, a.language, a.platform, a.size, a.compiler
+        );
     }
     log(&format!(
         "built {} binaries into {} in {:.1}s",

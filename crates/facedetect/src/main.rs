@@ -15,9 +15,10 @@ fn main() {
     let [cascade_path, image_path] = &args[..] else {
         fail(2, "usage: facedetect CASCADE IMAGE");
     };
-    let cascade_text =
-        std::fs::read_to_string(cascade_path).unwrap_or_else(|e| fail(1, &format!("cannot read {cascade_path}: {e}")));
-    let cascade = Cascade::from_compact(&cascade_text).unwrap_or_else(|e| fail(1, &format!("{cascade_path}: {e}")));
+    let cascade_text = std::fs::read_to_string(cascade_path)
+        .unwrap_or_else(|e| fail(1, &format!("cannot read {cascade_path}: {e}")));
+    let cascade = Cascade::from_compact(&cascade_text)
+        .unwrap_or_else(|e| fail(1, &format!("{cascade_path}: {e}")));
     let image = read_png(image_path).unwrap_or_else(|e| fail(1, &format!("{image_path}: {e}")));
 
     let faces = haar_cascade::detect(&cascade, &image);

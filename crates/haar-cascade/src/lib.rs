@@ -95,11 +95,17 @@ impl Cascade {
     pub fn validate(&self) -> Result<(), CascadeError> {
         let err = |m: String| Err(CascadeError(m));
         if self.width < 3 || self.height < 3 {
-            return err(format!("window {}x{} is too small", self.width, self.height));
+            return err(format!(
+                "window {}x{} is too small",
+                self.width, self.height
+            ));
         }
         for (i, rects) in self.features.iter().enumerate() {
             if rects.is_empty() || rects.len() > 3 {
-                return err(format!("feature {i} has {} rectangles (1 to 3 expected)", rects.len()));
+                return err(format!(
+                    "feature {i} has {} rectangles (1 to 3 expected)",
+                    rects.len()
+                ));
             }
             for r in rects {
                 if r.x + r.w > self.width || r.y + r.h > self.height {
@@ -113,7 +119,11 @@ impl Cascade {
         for (s, stage) in self.stages.iter().enumerate() {
             for stump in &stage.stumps {
                 if stump.feature >= self.features.len() {
-                    return err(format!("stage {s} uses feature {} of {}", stump.feature, self.features.len()));
+                    return err(format!(
+                        "stage {s} uses feature {} of {}",
+                        stump.feature,
+                        self.features.len()
+                    ));
                 }
             }
         }
@@ -124,7 +134,13 @@ impl Cascade {
     pub fn to_compact(&self) -> String {
         use fmt::Write;
         let mut s = String::new();
-        let _ = writeln!(s, "{MAGIC}\nwindow {} {}\nfeatures {}", self.width, self.height, self.features.len());
+        let _ = writeln!(
+            s,
+            "{MAGIC}\nwindow {} {}\nfeatures {}",
+            self.width,
+            self.height,
+            self.features.len()
+        );
         for rects in &self.features {
             let _ = write!(s, "{}", rects.len());
             for r in rects {
@@ -136,7 +152,11 @@ impl Cascade {
         for stage in &self.stages {
             let _ = writeln!(s, "{} {}", stage.stumps.len(), stage.threshold);
             for st in &stage.stumps {
-                let _ = writeln!(s, "{} {} {} {}", st.feature, st.threshold, st.left, st.right);
+                let _ = writeln!(
+                    s,
+                    "{} {} {} {}",
+                    st.feature, st.threshold, st.left, st.right
+                );
             }
         }
         s
@@ -146,7 +166,9 @@ impl Cascade {
     pub fn from_compact(text: &str) -> Result<Cascade, CascadeError> {
         let mut lines = text.lines();
         if lines.next() != Some(MAGIC) {
-            return Err(CascadeError(format!("not a compact cascade: the first line must be `{MAGIC}`")));
+            return Err(CascadeError(format!(
+                "not a compact cascade: the first line must be `{MAGIC}`"
+            )));
         }
         let mut t = Tokens(lines.flat_map(str::split_ascii_whitespace));
         t.keyword("window")?;
@@ -186,9 +208,16 @@ impl Cascade {
             stages.push(Stage { threshold, stumps });
         }
         if let Some(extra) = t.0.next() {
-            return Err(CascadeError(format!("unexpected data after the last stage: {extra:?}")));
+            return Err(CascadeError(format!(
+                "unexpected data after the last stage: {extra:?}"
+            )));
         }
-        let cascade = Cascade { width, height, features, stages };
+        let cascade = Cascade {
+            width,
+            height,
+            features,
+            stages,
+        };
         cascade.validate()?;
         Ok(cascade)
     }
@@ -199,7 +228,9 @@ struct Tokens<'a, I: Iterator<Item = &'a str>>(I);
 
 impl<'a, I: Iterator<Item = &'a str>> Tokens<'a, I> {
     fn next(&mut self, what: &str) -> Result<&'a str, CascadeError> {
-        self.0.next().ok_or_else(|| CascadeError(format!("truncated cascade: missing {what}")))
+        self.0
+            .next()
+            .ok_or_else(|| CascadeError(format!("truncated cascade: missing {what}")))
     }
 
     fn keyword(&mut self, kw: &str) -> Result<(), CascadeError> {
@@ -211,7 +242,8 @@ impl<'a, I: Iterator<Item = &'a str>> Tokens<'a, I> {
 
     fn num<T: std::str::FromStr>(&mut self, what: &str) -> Result<T, CascadeError> {
         let tok = self.next(what)?;
-        tok.parse().map_err(|_| CascadeError(format!("bad {what}: {tok:?}")))
+        tok.parse()
+            .map_err(|_| CascadeError(format!("bad {what}: {tok:?}")))
     }
 }
 
@@ -227,9 +259,16 @@ impl GrayImage {
     pub fn from_rgb8(width: usize, height: usize, rgb: &[u8]) -> GrayImage {
         let pixels = rgb
             .chunks_exact(3)
-            .map(|p| ((299 * u32::from(p[0]) + 587 * u32::from(p[1]) + 114 * u32::from(p[2]) + 500) / 1000) as u8)
+            .map(|p| {
+                ((299 * u32::from(p[0]) + 587 * u32::from(p[1]) + 114 * u32::from(p[2]) + 500)
+                    / 1000) as u8
+            })
             .collect();
-        GrayImage { width, height, pixels }
+        GrayImage {
+            width,
+            height,
+            pixels,
+        }
     }
 }
 
@@ -259,7 +298,8 @@ impl Integrals {
     }
 
     fn rect(table: &[i64], stride: usize, x: usize, y: usize, w: usize, h: usize) -> i64 {
-        table[(y + h) * stride + x + w] - table[y * stride + x + w] - table[(y + h) * stride + x] + table[y * stride + x]
+        table[(y + h) * stride + x + w] - table[y * stride + x + w] - table[(y + h) * stride + x]
+            + table[y * stride + x]
     }
 }
 
@@ -314,10 +354,21 @@ fn passes(cascade: &Cascade, ii: &Integrals, x: usize, y: usize, nf: f64) -> boo
         for stump in &stage.stumps {
             let mut value = 0.0f64;
             for r in &cascade.features[stump.feature] {
-                let s = Integrals::rect(&ii.sum, ii.stride, x + r.x as usize, y + r.y as usize, r.w as usize, r.h as usize);
+                let s = Integrals::rect(
+                    &ii.sum,
+                    ii.stride,
+                    x + r.x as usize,
+                    y + r.y as usize,
+                    r.w as usize,
+                    r.h as usize,
+                );
                 value += r.weight * s as f64;
             }
-            total += if value < stump.threshold * nf { stump.left } else { stump.right };
+            total += if value < stump.threshold * nf {
+                stump.left
+            } else {
+                stump.right
+            };
         }
         if total < stage.threshold {
             return false;
@@ -367,7 +418,12 @@ pub fn group(raw: &[Rect]) -> Vec<Rect> {
         .map(|(n, s)| {
             let n = n as i64;
             let mean = |v: i64| (2 * v + n) / (2 * n);
-            Rect { x: mean(s[0]), y: mean(s[1]), w: mean(s[2]), h: mean(s[3]) }
+            Rect {
+                x: mean(s[0]),
+                y: mean(s[1]),
+                w: mean(s[2]),
+                h: mean(s[3]),
+            }
         })
         .collect();
     faces.sort();
@@ -381,7 +437,10 @@ pub fn detect(cascade: &Cascade, image: &GrayImage) -> Vec<Rect> {
 
 /// The bytes the facedetect checksum covers: `x y w h\n` per face, in order.
 pub fn faces_text(faces: &[Rect]) -> String {
-    faces.iter().map(|f| format!("{} {} {} {}\n", f.x, f.y, f.w, f.h)).collect()
+    faces
+        .iter()
+        .map(|f| format!("{} {} {} {}\n", f.x, f.y, f.w, f.h))
+        .collect()
 }
 
 #[cfg(test)]
@@ -393,10 +452,30 @@ mod tests {
             width: 4,
             height: 4,
             features: vec![vec![
-                WeightedRect { x: 0, y: 0, w: 4, h: 4, weight: -1.0 },
-                WeightedRect { x: 0, y: 0, w: 2, h: 4, weight: 2.0 },
+                WeightedRect {
+                    x: 0,
+                    y: 0,
+                    w: 4,
+                    h: 4,
+                    weight: -1.0,
+                },
+                WeightedRect {
+                    x: 0,
+                    y: 0,
+                    w: 2,
+                    h: 4,
+                    weight: 2.0,
+                },
             ]],
-            stages: vec![Stage { threshold: 0.5, stumps: vec![Stump { feature: 0, threshold: 0.0, left: 1.0, right: 0.0 }] }],
+            stages: vec![Stage {
+                threshold: 0.5,
+                stumps: vec![Stump {
+                    feature: 0,
+                    threshold: 0.0,
+                    left: 1.0,
+                    right: 0.0,
+                }],
+            }],
         }
     }
 
@@ -428,7 +507,10 @@ mod tests {
         let img: Vec<u8> = (1..=12).collect(); // 4 wide, 3 high
         let ii = Integrals::new(&img, 4, 3);
         assert_eq!(Integrals::rect(&ii.sum, ii.stride, 0, 0, 4, 3), 78);
-        assert_eq!(Integrals::rect(&ii.sum, ii.stride, 1, 1, 2, 2), 6 + 7 + 10 + 11);
+        assert_eq!(
+            Integrals::rect(&ii.sum, ii.stride, 1, 1, 2, 2),
+            6 + 7 + 10 + 11
+        );
         assert_eq!(Integrals::rect(&ii.sq, ii.stride, 3, 2, 1, 1), 144);
     }
 
@@ -436,12 +518,25 @@ mod tests {
     fn detects_only_windows_on_the_edge() {
         // The feature is (left half − right half); it is negative only where a window straddles
         // the edge of a bright right half, and zero inside either half.
-        let pixels = (0..16 * 16).map(|i| if i % 16 >= 8 { 200 } else { 0 }).collect();
-        let raw = detect_raw(&tiny(), &GrayImage { width: 16, height: 16, pixels });
+        let pixels = (0..16 * 16)
+            .map(|i| if i % 16 >= 8 { 200 } else { 0 })
+            .collect();
+        let raw = detect_raw(
+            &tiny(),
+            &GrayImage {
+                width: 16,
+                height: 16,
+                pixels,
+            },
+        );
         assert!(!raw.is_empty());
         // Nearest-neighbour resizing may move the edge by a pixel at larger scales.
         assert!(raw.iter().all(|r| r.x <= 8 && r.x + r.w >= 8), "{raw:?}");
-        let uniform = GrayImage { width: 16, height: 16, pixels: vec![9; 256] };
+        let uniform = GrayImage {
+            width: 16,
+            height: 16,
+            pixels: vec![9; 256],
+        };
         assert!(detect_raw(&tiny(), &uniform).is_empty());
     }
 
@@ -449,7 +544,24 @@ mod tests {
     fn groups_like_opencv() {
         let r = |x, y, w| Rect { x, y, w, h: w };
         // Four alike boxes make a face; a lone box and a group of three do not.
-        let raw = [r(10, 10, 40), r(11, 10, 40), r(10, 12, 42), r(12, 11, 40), r(200, 200, 30), r(100, 0, 20), r(101, 0, 20), r(100, 1, 20)];
-        assert_eq!(group(&raw), vec![Rect { x: 11, y: 11, w: 41, h: 41 }]);
+        let raw = [
+            r(10, 10, 40),
+            r(11, 10, 40),
+            r(10, 12, 42),
+            r(12, 11, 40),
+            r(200, 200, 30),
+            r(100, 0, 20),
+            r(101, 0, 20),
+            r(100, 1, 20),
+        ];
+        assert_eq!(
+            group(&raw),
+            vec![Rect {
+                x: 11,
+                y: 11,
+                w: 41,
+                h: 41
+            }]
+        );
     }
 }

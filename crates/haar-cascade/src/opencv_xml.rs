@@ -25,7 +25,10 @@ fn items<'a, 'i>(node: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
 
 fn numbers<T: std::str::FromStr>(s: &str, what: &str) -> Result<Vec<T>, CascadeError> {
     s.split_ascii_whitespace()
-        .map(|t| t.parse().map_err(|_| CascadeError(format!("bad number {t:?} in {what}"))))
+        .map(|t| {
+            t.parse()
+                .map_err(|_| CascadeError(format!("bad number {t:?} in {what}")))
+        })
         .collect()
 }
 
@@ -38,15 +41,25 @@ pub fn parse(xml: &str) -> Result<Cascade, CascadeError> {
         .find(|c| c.is_element())
         .ok_or_else(|| CascadeError("empty opencv_storage".into()))?;
     if text(cascade, "stageType")? != "BOOST" || text(cascade, "featureType")? != "HAAR" {
-        return err("only BOOST cascades of HAAR features are supported (this looks like an old-format or LBP cascade)");
+        return err(
+            "only BOOST cascades of HAAR features are supported (this looks like an old-format or LBP cascade)",
+        );
     }
-    let width = text(cascade, "width")?.parse().map_err(|_| CascadeError("bad <width>".into()))?;
-    let height = text(cascade, "height")?.parse().map_err(|_| CascadeError("bad <height>".into()))?;
+    let width = text(cascade, "width")?
+        .parse()
+        .map_err(|_| CascadeError("bad <width>".into()))?;
+    let height = text(cascade, "height")?
+        .parse()
+        .map_err(|_| CascadeError("bad <height>".into()))?;
 
     let mut features = Vec::new();
     for (i, f) in items(child(cascade, "features")?).enumerate() {
-        if f.children().any(|c| c.has_tag_name("tilted") && c.text().map(str::trim) == Some("1")) {
-            return err(format!("feature {i} is tilted; tilted features are not supported"));
+        if f.children()
+            .any(|c| c.has_tag_name("tilted") && c.text().map(str::trim) == Some("1"))
+        {
+            return err(format!(
+                "feature {i} is tilted; tilted features are not supported"
+            ));
         }
         let mut rects = Vec::new();
         for r in items(child(f, "rects")?) {
@@ -54,8 +67,20 @@ pub fn parse(xml: &str) -> Result<Cascade, CascadeError> {
             let [x, y, w, h, weight] = v[..] else {
                 return err(format!("feature {i}: a rectangle needs 5 numbers"));
             };
-            let int = |v: f64| if v >= 0.0 && v.fract() == 0.0 { Ok(v as u32) } else { err(format!("feature {i}: bad coordinate {v}")) };
-            rects.push(WeightedRect { x: int(x)?, y: int(y)?, w: int(w)?, h: int(h)?, weight });
+            let int = |v: f64| {
+                if v >= 0.0 && v.fract() == 0.0 {
+                    Ok(v as u32)
+                } else {
+                    err(format!("feature {i}: bad coordinate {v}"))
+                }
+            };
+            rects.push(WeightedRect {
+                x: int(x)?,
+                y: int(y)?,
+                w: int(w)?,
+                h: int(h)?,
+                weight,
+            });
         }
         features.push(rects);
     }
@@ -69,14 +94,28 @@ pub fn parse(xml: &str) -> Result<Cascade, CascadeError> {
             let leaves: Vec<f64> = numbers(text(weak, "leafValues")?, "leafValues")?;
             // A stump is one node whose both children are leaves: "0 -1 feature threshold".
             let ([0.0, -1.0, feature, threshold], [left, right]) = (&nodes[..], &leaves[..]) else {
-                return err(format!("stage {s}: only decision stumps are supported (internalNodes {nodes:?})"));
+                return err(format!(
+                    "stage {s}: only decision stumps are supported (internalNodes {nodes:?})"
+                ));
             };
-            stumps.push(Stump { feature: *feature as usize, threshold: *threshold, left: *left, right: *right });
+            stumps.push(Stump {
+                feature: *feature as usize,
+                threshold: *threshold,
+                left: *left,
+                right: *right,
+            });
         }
-        let [threshold] = threshold[..] else { return err(format!("stage {s}: bad stageThreshold")) };
+        let [threshold] = threshold[..] else {
+            return err(format!("stage {s}: bad stageThreshold"));
+        };
         stages.push(Stage { threshold, stumps });
     }
-    let cascade = Cascade { width, height, features, stages };
+    let cascade = Cascade {
+        width,
+        height,
+        features,
+        stages,
+    };
     cascade.validate()?;
     Ok(cascade)
 }

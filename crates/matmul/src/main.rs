@@ -28,7 +28,11 @@ fn main() {
     for x in &c {
         hash.update(&x.to_bits().to_le_bytes());
     }
-    println!("matmul n={n} c[0][0]={:.6} c[n-1][n-1]={:.6}", c[0], c[n * n - 1]);
+    println!(
+        "matmul n={n} c[0][0]={:.6} c[n-1][n-1]={:.6}",
+        c[0],
+        c[n * n - 1]
+    );
     protocol::print_end(hash.finish());
 }
 
@@ -37,7 +41,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<usize, String> {
         None => DEFAULT_N,
         Some(s) => match s.parse::<usize>() {
             Ok(n) if (1..=10_000).contains(&n) => n,
-            _ => return Err(format!("N must be a whole number from 1 to 10000, got {s:?}")),
+            _ => {
+                return Err(format!(
+                    "N must be a whole number from 1 to 10000, got {s:?}"
+                ));
+            }
         },
     };
     match args.next() {

@@ -225,7 +225,14 @@ mod tests {
 
     #[test]
     fn rejects_unknown_names() {
-        for bad in ["x86_64", "linux/wasm", "wasip1/amd64", "linux/amd64/v8", "", "linux/arm64/v8/x"] {
+        for bad in [
+            "x86_64",
+            "linux/wasm",
+            "wasip1/amd64",
+            "linux/amd64/v8",
+            "",
+            "linux/arm64/v8/x",
+        ] {
             assert_eq!(bad.parse::<Platform>(), Err(UnknownPlatform), "{bad}");
         }
     }

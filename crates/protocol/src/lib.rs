@@ -58,7 +58,11 @@ impl fmt::Display for StartLine {
 
 impl fmt::Display for EndLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{TAG} end unix_ns={} checksum={:016x}", self.unix_ns, self.checksum)
+        write!(
+            f,
+            "{TAG} end unix_ns={} checksum={:016x}",
+            self.unix_ns, self.checksum
+        )
     }
 }
 
@@ -84,19 +88,34 @@ impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ProtocolError::NoStartLine { first_line: None } => {
-                write!(f, "the workload printed nothing; expected a `{TAG} start` line first")
+                write!(
+                    f,
+                    "the workload printed nothing; expected a `{TAG} start` line first"
+                )
             }
-            ProtocolError::NoStartLine { first_line: Some(l) } => {
+            ProtocolError::NoStartLine {
+                first_line: Some(l),
+            } => {
                 write!(f, "the first line is not a `{TAG} start` line: {l:?}")
             }
-            ProtocolError::BadStartLine { line, why } => write!(f, "malformed start line ({why}): {line:?}"),
+            ProtocolError::BadStartLine { line, why } => {
+                write!(f, "malformed start line ({why}): {line:?}")
+            }
             ProtocolError::NoEndLine { last_line: None } => {
-                write!(f, "the workload printed no `{TAG} end` line (did it crash?)")
+                write!(
+                    f,
+                    "the workload printed no `{TAG} end` line (did it crash?)"
+                )
             }
             ProtocolError::NoEndLine { last_line: Some(l) } => {
-                write!(f, "the last line is not a `{TAG} end` line (did it crash?): {l:?}")
+                write!(
+                    f,
+                    "the last line is not a `{TAG} end` line (did it crash?): {l:?}"
+                )
             }
-            ProtocolError::BadEndLine { line, why } => write!(f, "malformed end line ({why}): {line:?}"),
+            ProtocolError::BadEndLine { line, why } => {
+                write!(f, "malformed end line ({why}): {line:?}")
+            }
         }
     }
 }
@@ -132,12 +151,16 @@ fn expect_keys<'a, const N: usize>(
 }
 
 fn parse_ns(v: &str) -> Result<u64, String> {
-    v.parse().map_err(|_| format!("unix_ns `{v}` is not a whole number"))
+    v.parse()
+        .map_err(|_| format!("unix_ns `{v}` is not a whole number"))
 }
 
 impl StartLine {
     pub fn parse(line: &str) -> Result<StartLine, ProtocolError> {
-        let bad = |why: String| ProtocolError::BadStartLine { line: line.to_owned(), why };
+        let bad = |why: String| ProtocolError::BadStartLine {
+            line: line.to_owned(),
+            why,
+        };
         let fields = fields(line, "start").ok_or_else(|| ProtocolError::NoStartLine {
             first_line: Some(line.to_owned()),
         })?;
@@ -147,20 +170,31 @@ impl StartLine {
             unix_ns: parse_ns(ns).map_err(bad)?,
             workload: workload.to_owned(),
             lang: lang.to_owned(),
-            arch: arch.parse().map_err(|e: platform::UnknownPlatform| bad(e.to_string()))?,
+            arch: arch
+                .parse()
+                .map_err(|e: platform::UnknownPlatform| bad(e.to_string()))?,
         })
     }
 }
 
 impl EndLine {
     pub fn parse(line: &str) -> Result<EndLine, ProtocolError> {
-        let bad = |why: String| ProtocolError::BadEndLine { line: line.to_owned(), why };
+        let bad = |why: String| ProtocolError::BadEndLine {
+            line: line.to_owned(),
+            why,
+        };
         let fields = fields(line, "end").ok_or_else(|| ProtocolError::NoEndLine {
             last_line: Some(line.to_owned()),
         })?;
         let [ns, checksum] = expect_keys(fields, ["unix_ns", "checksum"]).map_err(bad)?;
-        if checksum.len() != 16 || !checksum.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(bad(format!("checksum `{checksum}` is not 16 lowercase hex digits")));
+        if checksum.len() != 16
+            || !checksum
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(bad(format!(
+                "checksum `{checksum}` is not 16 lowercase hex digits"
+            )));
         }
         Ok(EndLine {
             unix_ns: parse_ns(ns).map_err(bad)?,
@@ -172,7 +206,9 @@ impl EndLine {
 /// Parses a workload's whole stdout: start line first, end line last.
 pub fn parse_output(stdout: &str) -> Result<Run, ProtocolError> {
     let lines: Vec<&str> = stdout.lines().collect();
-    let first = lines.first().ok_or(ProtocolError::NoStartLine { first_line: None })?;
+    let first = lines
+        .first()
+        .ok_or(ProtocolError::NoStartLine { first_line: None })?;
     let start = StartLine::parse(first)?;
     let last = match lines.len() {
         1 => return Err(ProtocolError::NoEndLine { last_line: None }),
@@ -182,7 +218,10 @@ pub fn parse_output(stdout: &str) -> Result<Run, ProtocolError> {
     Ok(Run {
         start,
         end,
-        body: lines[1..lines.len() - 1].iter().map(|l| l.to_string()).collect(),
+        body: lines[1..lines.len() - 1]
+            .iter()
+            .map(|l| l.to_string())
+            .collect(),
     })
 }
 
@@ -217,7 +256,9 @@ impl Default for Fnv1a64 {
 
 /// Nanoseconds since the Unix epoch, from the wall clock.
 pub fn now_unix_ns() -> u64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     since.as_secs() * 1_000_000_000 + u64::from(since.subsec_nanos())
 }
 
@@ -234,7 +275,13 @@ pub fn print_start(workload: &str) {
 
 /// Prints the end line. Call it last thing in `main`, after the result is written.
 pub fn print_end(checksum: u64) {
-    emit(&EndLine { unix_ns: now_unix_ns(), checksum }.to_string());
+    emit(
+        &EndLine {
+            unix_ns: now_unix_ns(),
+            checksum,
+        }
+        .to_string(),
+    );
 }
 
 /// Writes one line and flushes, so the line leaves the process when it is printed.
@@ -257,7 +304,10 @@ mod tests {
             lang: "cpp".into(),
             arch: Platform::Riscv64,
         };
-        let end = EndLine { unix_ns: 1_764_201_600_223_456_789, checksum: 0xab };
+        let end = EndLine {
+            unix_ns: 1_764_201_600_223_456_789,
+            checksum: 0xab,
+        };
         let out = format!("{start}\nsome output\n{end}\n");
         assert_eq!(
             out,
@@ -280,12 +330,30 @@ mod tests {
             (format!("hello\n{start}\n{end}"), "first line"),
             (format!("{start}\n"), "no `WNB end`"),
             (format!("{start}\n{end}\npanic"), "last line"),
-            (format!("WNB start unix_ns=x workload=w lang=rust arch=amd64\n{end}"), "whole number"),
-            (format!("WNB start unix_ns=1 workload=w lang=rust arch=x86\n{end}"), "unknown platform"),
-            (format!("WNB start unix_ns=1 lang=rust workload=w arch=amd64\n{end}"), "expected `workload=`"),
-            (format!("WNB start unix_ns=1 workload=w lang=rust arch=amd64 x=1\n{end}"), "unexpected"),
-            (format!("{start}\nWNB end unix_ns=2 checksum=1"), "16 lowercase hex"),
-            (format!("{start}\nWNB end unix_ns=2 checksum=000000000000000G"), "16 lowercase hex"),
+            (
+                format!("WNB start unix_ns=x workload=w lang=rust arch=amd64\n{end}"),
+                "whole number",
+            ),
+            (
+                format!("WNB start unix_ns=1 workload=w lang=rust arch=x86\n{end}"),
+                "unknown platform",
+            ),
+            (
+                format!("WNB start unix_ns=1 lang=rust workload=w arch=amd64\n{end}"),
+                "expected `workload=`",
+            ),
+            (
+                format!("WNB start unix_ns=1 workload=w lang=rust arch=amd64 x=1\n{end}"),
+                "unexpected",
+            ),
+            (
+                format!("{start}\nWNB end unix_ns=2 checksum=1"),
+                "16 lowercase hex",
+            ),
+            (
+                format!("{start}\nWNB end unix_ns=2 checksum=000000000000000G"),
+                "16 lowercase hex",
+            ),
         ];
         for (out, expected) in cases {
             let err = parse_output(&out).unwrap_err().to_string();
@@ -308,6 +376,9 @@ mod tests {
 
     #[test]
     fn current_platform_is_the_host() {
-        assert_eq!(Platform::current().linux_machine(), Some(std::env::consts::ARCH));
+        assert_eq!(
+            Platform::current().linux_machine(),
+            Some(std::env::consts::ARCH)
+        );
     }
 }

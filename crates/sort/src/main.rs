@@ -30,14 +30,21 @@ struct Args {
 
 fn main() {
     protocol::print_start("sort");
-    let args = parse_args(std::env::args().skip(1)).unwrap_or_else(|msg| fail(2, &format!("{msg}\n{USAGE}")));
+    let args = parse_args(std::env::args().skip(1))
+        .unwrap_or_else(|msg| fail(2, &format!("{msg}\n{USAGE}")));
     if let Some(lines) = args.generate {
-        std::fs::write(&args.input, generate(lines))
-            .unwrap_or_else(|e| fail(1, &format!("cannot write generated input {}: {e}", args.input)));
+        std::fs::write(&args.input, generate(lines)).unwrap_or_else(|e| {
+            fail(
+                1,
+                &format!("cannot write generated input {}: {e}", args.input),
+            )
+        });
     }
-    let input = std::fs::read(&args.input).unwrap_or_else(|e| fail(1, &format!("cannot read {}: {e}", args.input)));
+    let input = std::fs::read(&args.input)
+        .unwrap_or_else(|e| fail(1, &format!("cannot read {}: {e}", args.input)));
     let output = sort(&input, args.mode);
-    std::fs::write(&args.output, &output).unwrap_or_else(|e| fail(1, &format!("cannot write {}: {e}", args.output)));
+    std::fs::write(&args.output, &output)
+        .unwrap_or_else(|e| fail(1, &format!("cannot write {}: {e}", args.output)));
 
     let mut hash = Fnv1a64::new();
     hash.update(&output);
@@ -46,7 +53,11 @@ fn main() {
         Mode::Chars => "chars",
     };
     let lines = output.iter().filter(|&&b| b == b'\n').count();
-    println!("sort mode={mode} lines={lines} bytes={} output={}", output.len(), args.output);
+    println!(
+        "sort mode={mode} lines={lines} bytes={} output={}",
+        output.len(),
+        args.output
+    );
     protocol::print_end(hash.finish());
 }
 
@@ -70,15 +81,26 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--generate" => {
                 let v = args.next().unwrap_or_default();
-                generate = Some(v.parse().map_err(|_| format!("--generate takes a line count, got {v:?}"))?);
+                generate = Some(
+                    v.parse()
+                        .map_err(|_| format!("--generate takes a line count, got {v:?}"))?,
+                );
             }
             _ if arg.starts_with("--") => return Err(format!("unknown option {arg}")),
             _ => files.push(arg),
         }
     }
     match <[String; 2]>::try_from(files) {
-        Ok([input, output]) => Ok(Args { mode, generate, input, output }),
-        Err(files) => Err(format!("expected INPUT and OUTPUT, got {} file arguments", files.len())),
+        Ok([input, output]) => Ok(Args {
+            mode,
+            generate,
+            input,
+            output,
+        }),
+        Err(files) => Err(format!(
+            "expected INPUT and OUTPUT, got {} file arguments",
+            files.len()
+        )),
     }
 }
 
@@ -121,8 +143,14 @@ mod tests {
 
     #[test]
     fn sorts_lines_and_chars() {
-        assert_eq!(sort(b"pear\napple\nfig\n", Mode::Lines), b"apple\nfig\npear\n");
-        assert_eq!(sort(b"pear\napple\nfig", Mode::Chars), b"aepr\naelpp\nfgi\n");
+        assert_eq!(
+            sort(b"pear\napple\nfig\n", Mode::Lines),
+            b"apple\nfig\npear\n"
+        );
+        assert_eq!(
+            sort(b"pear\napple\nfig", Mode::Chars),
+            b"aepr\naelpp\nfgi\n"
+        );
         assert_eq!(sort(b"", Mode::Lines), b"");
         assert_eq!(sort(b"\n\nb\n", Mode::Lines), b"\n\nb\n");
     }
@@ -140,9 +168,17 @@ mod tests {
         let args = |v: &[&str]| parse_args(v.iter().map(|s| s.to_string()));
         assert_eq!(
             args(&["--mode", "chars", "in", "out"]),
-            Ok(Args { mode: Mode::Chars, generate: None, input: "in".into(), output: "out".into() })
+            Ok(Args {
+                mode: Mode::Chars,
+                generate: None,
+                input: "in".into(),
+                output: "out".into()
+            })
         );
-        assert_eq!(args(&["--generate", "5", "a", "b"]).unwrap().generate, Some(5));
+        assert_eq!(
+            args(&["--generate", "5", "a", "b"]).unwrap().generate,
+            Some(5)
+        );
         assert!(args(&["in"]).is_err());
         assert!(args(&["--mode", "x", "a", "b"]).is_err());
         assert!(args(&["--bogus", "a", "b"]).is_err());

@@ -47,7 +47,9 @@ pub struct WasiRunner {
 impl WasiRunner {
     pub fn new() -> Result<WasiRunner> {
         let config = Config::new();
-        let engine = Engine::new(&config).map_err(anyhow::Error::from).context("cannot create the wasmtime engine")?;
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("cannot create the wasmtime engine")?;
         Ok(WasiRunner { engine })
     }
 
@@ -60,7 +62,9 @@ impl WasiRunner {
         if !wasm.starts_with(b"\0asm") {
             bail!("not a WebAssembly module (it does not start with the `\\0asm` magic)");
         }
-        Module::new(&self.engine, wasm).map_err(anyhow::Error::from).context("cannot compile the WebAssembly module")
+        Module::new(&self.engine, wasm)
+            .map_err(anyhow::Error::from)
+            .context("cannot compile the WebAssembly module")
     }
 
     /// Instantiates the module and calls its `_start`, to completion.
@@ -68,12 +72,19 @@ impl WasiRunner {
         let stdout = MemoryOutputPipe::new(OUTPUT_LIMIT);
         let stderr = MemoryOutputPipe::new(OUTPUT_LIMIT);
         let mut builder = WasiCtxBuilder::new();
-        builder.args(&invocation.args).stdout(stdout.clone()).stderr(stderr.clone());
+        builder
+            .args(&invocation.args)
+            .stdout(stdout.clone())
+            .stderr(stderr.clone());
         for (k, v) in &invocation.env {
             builder.env(k, v);
         }
         for p in &invocation.preopens {
-            let perms = if p.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+            let perms = if p.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
             builder
                 .preopened_dir(&p.host, &p.guest, perms)
                 .map_err(anyhow::Error::from)
@@ -98,7 +109,11 @@ impl WasiRunner {
             },
         };
         drop(store);
-        Ok(Outcome { exit_code, stdout: stdout.contents().to_vec(), stderr: stderr.contents().to_vec() })
+        Ok(Outcome {
+            exit_code,
+            stdout: stdout.contents().to_vec(),
+            stderr: stderr.contents().to_vec(),
+        })
     }
 }
 
@@ -128,7 +143,15 @@ mod tests {
                 (call $exit (i32.const 3))))"#;
         let runner = WasiRunner::new().unwrap();
         let module = Module::new(runner.engine(), wat).unwrap();
-        let out = runner.run(&module, &Invocation { args: vec!["t".into()], ..Default::default() }).unwrap();
+        let out = runner
+            .run(
+                &module,
+                &Invocation {
+                    args: vec!["t".into()],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         assert_eq!(out.exit_code, 3);
         assert_eq!(out.stdout, b"hi\n");
     }

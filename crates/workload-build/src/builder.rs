@@ -22,10 +22,21 @@ const CASCADE_SOURCE: &str = "haarcascade_frontalface_default.xml";
 const COPIED_DATA: &[&str] = &["fruits.txt", "astronaut.png"];
 
 /// C++ flags: optimized, no contraction into fused multiply-add (it would change results per target).
-const CXX_FLAGS: &[&str] = &["-std=c++17", "-O3", "-ffp-contract=off", "-Wall", "-Wextra", "-Wno-unused-function"];
+const CXX_FLAGS: &[&str] = &[
+    "-std=c++17",
+    "-O3",
+    "-ffp-contract=off",
+    "-Wall",
+    "-Wextra",
+    "-Wno-unused-function",
+];
 const CXX_NATIVE_FLAGS: &[&str] = &["-static", "-s"];
 /// The 1 MiB stack matches Rust's wasm default (clang's is 64 KiB).
-const CXX_WASM_FLAGS: &[&str] = &["-fno-exceptions", "-Wl,--strip-all", "-Wl,-z,stack-size=1048576"];
+const CXX_WASM_FLAGS: &[&str] = &[
+    "-fno-exceptions",
+    "-Wl,--strip-all",
+    "-Wl,-z,stack-size=1048576",
+];
 
 pub struct Builder {
     workspace: PathBuf,
@@ -45,7 +56,10 @@ pub fn artifact_path(workload: Workload, language: Language, platform: Platform)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Builder {
@@ -62,12 +76,16 @@ impl Builder {
         self.toolchains.check()?;
         let out = self.build_dir.join("workloads.partial");
         if out.exists() {
-            std::fs::remove_dir_all(&out).with_context(|| format!("cannot clear {}", out.display()))?;
+            std::fs::remove_dir_all(&out)
+                .with_context(|| format!("cannot clear {}", out.display()))?;
         }
         for p in Platform::ALL {
             std::fs::create_dir_all(out.join(p.oci_arch()))?;
         }
-        let mut manifest = BuildManifest { data: self.prepare_data(&out.join("data"))?, ..Default::default() };
+        let mut manifest = BuildManifest {
+            data: self.prepare_data(&out.join("data"))?,
+            ..Default::default()
+        };
         let total = programs().count() * Platform::ALL.len();
 
         log("building the Rust workloads (cargo, all four targets)");
@@ -77,16 +95,26 @@ impl Builder {
         log("building the Go workloads");
         self.build_go(&out, &mut manifest, log)?;
 
-        manifest.artifacts.sort_by(|a, b| (a.workload, a.language, &a.platform).cmp(&(b.workload, b.language, &b.platform)));
+        manifest.artifacts.sort_by(|a, b| {
+            (a.workload, a.language, &a.platform).cmp(&(b.workload, b.language, &b.platform))
+        });
         if manifest.artifacts.len() != total {
-            bail!("built {} artifacts, expected {total}", manifest.artifacts.len());
+            bail!(
+                "built {} artifacts, expected {total}",
+                manifest.artifacts.len()
+            );
         }
-        std::fs::write(out.join(MANIFEST_FILE), serde_json::to_string_pretty(&manifest)?)?;
+        std::fs::write(
+            out.join(MANIFEST_FILE),
+            serde_json::to_string_pretty(&manifest)?,
+        )?;
         let dest = workloads_dir(&self.build_dir);
         if dest.exists() {
-            std::fs::remove_dir_all(&dest).with_context(|| format!("cannot replace {}", dest.display()))?;
+            std::fs::remove_dir_all(&dest)
+                .with_context(|| format!("cannot replace {}", dest.display()))?;
         }
-        std::fs::rename(&out, &dest).with_context(|| format!("cannot move the build into {}", dest.display()))?;
+        std::fs::rename(&out, &dest)
+            .with_context(|| format!("cannot move the build into {}", dest.display()))?;
         Ok(manifest)
     }
 
@@ -97,11 +125,18 @@ impl Builder {
         for name in COPIED_DATA {
             let size = std::fs::copy(src.join(name), dir.join(name))
                 .with_context(|| format!("cannot copy data file {}", src.join(name).display()))?;
-            files.push(DataFile { name: name.to_string(), path: PathBuf::from("data").join(name), size, source: format!("data/{name}") });
+            files.push(DataFile {
+                name: name.to_string(),
+                path: PathBuf::from("data").join(name),
+                size,
+                source: format!("data/{name}"),
+            });
         }
         let xml_path = src.join(CASCADE_SOURCE);
-        let xml = std::fs::read_to_string(&xml_path).with_context(|| format!("cannot read {}", xml_path.display()))?;
-        let cascade = haar_cascade::opencv_xml::parse(&xml).with_context(|| format!("{}", xml_path.display()))?;
+        let xml = std::fs::read_to_string(&xml_path)
+            .with_context(|| format!("cannot read {}", xml_path.display()))?;
+        let cascade = haar_cascade::opencv_xml::parse(&xml)
+            .with_context(|| format!("{}", xml_path.display()))?;
         let compact = cascade.to_compact();
         std::fs::write(dir.join(CASCADE_FILE), &compact)?;
         files.push(DataFile {
@@ -113,9 +148,17 @@ impl Builder {
         Ok(files)
     }
 
-    fn record(&self, out: &Path, manifest: &mut BuildManifest, w: Workload, l: Language, p: Platform, built: &Path, compiler: &str) -> Result<()> {
+    fn record(
+        &self,
+        out: &Path,
+        manifest: &mut BuildManifest,
+        (w, l, p): (Workload, Language, Platform),
+        built: &Path,
+        compiler: &str,
+    ) -> Result<()> {
         let rel = artifact_path(w, l, p);
-        let bytes = std::fs::read(built).with_context(|| format!("the build did not produce {}", built.display()))?;
+        let bytes = std::fs::read(built)
+            .with_context(|| format!("the build did not produce {}", built.display()))?;
         std::fs::write(out.join(&rel), &bytes)?;
         set_executable(&out.join(&rel))?;
         manifest.artifacts.push(Artifact {
@@ -133,7 +176,8 @@ impl Builder {
     fn build_rust(&self, out: &Path, manifest: &mut BuildManifest) -> Result<()> {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(&cargo);
-        cmd.current_dir(&self.workspace).args(["build", "--profile", RUST_PROFILE]);
+        cmd.current_dir(&self.workspace)
+            .args(["build", "--profile", RUST_PROFILE]);
         for p in Platform::ALL {
             cmd.args(["--target", p.rust_target()]);
         }
@@ -146,14 +190,22 @@ impl Builder {
         for (w, l) in programs().filter(|(_, l)| *l == Language::Rust) {
             for p in Platform::ALL {
                 let ext = if p.is_wasm() { ".wasm" } else { "" };
-                let built = target_dir.join(p.rust_target()).join(RUST_PROFILE).join(format!("{w}{ext}"));
-                self.record(out, manifest, w, l, p, &built, &rustc)?;
+                let built = target_dir
+                    .join(p.rust_target())
+                    .join(RUST_PROFILE)
+                    .join(format!("{w}{ext}"));
+                self.record(out, manifest, (w, l, p), &built, &rustc)?;
             }
         }
         Ok(())
     }
 
-    fn build_cpp(&self, out: &Path, manifest: &mut BuildManifest, log: &mut dyn FnMut(&str)) -> Result<()> {
+    fn build_cpp(
+        &self,
+        out: &Path,
+        manifest: &mut BuildManifest,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<()> {
         let src = self.workspace.join("workloads-cpp");
         let scratch = out.join("cpp.tmp");
         std::fs::create_dir_all(&scratch)?;
@@ -163,7 +215,11 @@ impl Builder {
             for (w, l) in programs().filter(|(_, l)| *l == Language::Cpp) {
                 log(&format!("  c++ {w} for {p}"));
                 let built = scratch.join(format!("{w}-{p}"));
-                let platform_flags = if p.is_wasm() { CXX_WASM_FLAGS } else { CXX_NATIVE_FLAGS };
+                let platform_flags = if p.is_wasm() {
+                    CXX_WASM_FLAGS
+                } else {
+                    CXX_NATIVE_FLAGS
+                };
                 run_visible(
                     Command::new(cxx)
                         .args(target_flags)
@@ -174,21 +230,32 @@ impl Builder {
                         .arg(src.join(format!("{w}.cpp"))),
                     &format!("compiling {w}.cpp for {p} with {cxx}"),
                 )?;
-                self.record(out, manifest, w, l, p, &built, &version)?;
+                self.record(out, manifest, (w, l, p), &built, &version)?;
             }
         }
         std::fs::remove_dir_all(&scratch)?;
         Ok(())
     }
 
-    fn build_go(&self, out: &Path, manifest: &mut BuildManifest, log: &mut dyn FnMut(&str)) -> Result<()> {
+    fn build_go(
+        &self,
+        out: &Path,
+        manifest: &mut BuildManifest,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<()> {
         let src = self.workspace.join("workloads-tinygo");
         let scratch = out.join("go.tmp");
         std::fs::create_dir_all(&scratch)?;
-        let compiler = self.toolchains.go().context("no Go compiler: run `cargo xtask setup`")?;
+        let compiler = self
+            .toolchains
+            .go()
+            .context("no Go compiler: run `cargo xtask setup`")?;
         let version = match &compiler {
             GoCompiler::TinyGo(bin) => compiler_version(bin, &["version"])?,
-            GoCompiler::Go(bin) => format!("{} (TinyGo not found; built with Go)", compiler_version(bin, &["version"])?),
+            GoCompiler::Go(bin) => format!(
+                "{} (TinyGo not found; built with Go)",
+                compiler_version(bin, &["version"])?
+            ),
         };
         for p in Platform::ALL {
             for (w, l) in programs().filter(|(_, l)| *l == Language::Go) {
@@ -217,7 +284,7 @@ impl Builder {
                     .arg(&built)
                     .arg(format!("./{w}"));
                 run_visible(&mut cmd, &format!("building Go {w} for {p}"))?;
-                self.record(out, manifest, w, l, p, &built, &version)?;
+                self.record(out, manifest, (w, l, p), &built, &version)?;
             }
         }
         std::fs::remove_dir_all(&scratch)?;
@@ -239,8 +306,14 @@ fn cargo_target_dir(cargo: &std::ffi::OsStr, workspace: &Path) -> Result<PathBuf
         .output()
         .context("cannot run cargo metadata")?;
     if !out.status.success() {
-        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    meta["target_directory"].as_str().map(PathBuf::from).context("cargo metadata gave no target_directory")
+    meta["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .context("cargo metadata gave no target_directory")
 }

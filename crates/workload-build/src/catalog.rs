@@ -64,7 +64,10 @@ impl fmt::Display for Language {
 
 /// Every (workload, language) pair that has an implementation.
 pub fn programs() -> impl Iterator<Item = (Workload, Language)> {
-    Workload::ALL
-        .into_iter()
-        .flat_map(|w| Language::ALL.into_iter().filter(move |l| l.implements(w)).map(move |l| (w, l)))
+    Workload::ALL.into_iter().flat_map(|w| {
+        Language::ALL
+            .into_iter()
+            .filter(move |l| l.implements(w))
+            .map(move |l| (w, l))
+    })
 }

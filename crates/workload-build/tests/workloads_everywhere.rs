@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use wasi_runner::{Invocation, Preopen, WasiRunner};
-use workload_build::{Artifact, BuildManifest, CASCADE_FILE, Language, Workload, programs, workloads_dir};
+use workload_build::{
+    Artifact, BuildManifest, CASCADE_FILE, Language, Workload, programs, workloads_dir,
+};
 
 fn build_dir() -> PathBuf {
     std::env::var_os("WNB_BUILD_DIR")
@@ -63,14 +65,26 @@ fn run(dir: &Path, artifact: &Artifact, args: &[Arg]) -> Outcome {
         let runner = WasiRunner::new().unwrap();
         let module = runner.compile(&std::fs::read(&binary).unwrap()).unwrap();
         let invocation = Invocation {
-            args: std::iter::once(artifact.workload.name().to_string()).chain(argv).collect(),
+            args: std::iter::once(artifact.workload.name().to_string())
+                .chain(argv)
+                .collect(),
             env: vec![],
             preopens: vec![
-                Preopen { host: data_dir, guest: "/data".into(), writable: false },
-                Preopen { host: out_dir.path().to_owned(), guest: "/out".into(), writable: true },
+                Preopen {
+                    host: data_dir,
+                    guest: "/data".into(),
+                    writable: false,
+                },
+                Preopen {
+                    host: out_dir.path().to_owned(),
+                    guest: "/out".into(),
+                    writable: true,
+                },
             ],
         };
-        let o = runner.run(&module, &invocation).unwrap_or_else(|e| panic!("{}: {e:#}", binary.display()));
+        let o = runner
+            .run(&module, &invocation)
+            .unwrap_or_else(|e| panic!("{}: {e:#}", binary.display()));
         Outcome {
             exit_code: o.exit_code,
             stdout: String::from_utf8(o.stdout).unwrap(),
@@ -87,7 +101,10 @@ fn run(dir: &Path, artifact: &Artifact, args: &[Arg]) -> Outcome {
             }
             (false, None) => panic!("no way to run {platform} binaries on this host"),
         };
-        let o = cmd.args(&argv).output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let o = cmd
+            .args(&argv)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
         Outcome {
             exit_code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8(o.stdout).unwrap(),
@@ -109,7 +126,11 @@ fn label(a: &Artifact) -> String {
 
 /// Runs every build of `workload` with `args`, checks the protocol and that all checksums agree,
 /// and hands each verified run to `check` for the workload's own output checks.
-fn run_everywhere(workload: Workload, args: &[Arg], check: impl Fn(&Artifact, &Run, &Outcome)) -> u64 {
+fn run_everywhere(
+    workload: Workload,
+    args: &[Arg],
+    check: impl Fn(&Artifact, &Run, &Outcome),
+) -> u64 {
     let (dir, manifest) = load();
     let mut checksums: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     let mut runs = 0;
@@ -121,18 +142,32 @@ fn run_everywhere(workload: Workload, args: &[Arg], check: impl Fn(&Artifact, &R
             let outcome = run(&dir, artifact, args);
             let name = label(artifact);
             assert_eq!(outcome.exit_code, 0, "{name} failed: {}", outcome.stderr);
-            let parsed = parse_output(&outcome.stdout).unwrap_or_else(|e| panic!("{name}: {e}\n{}", outcome.stdout));
+            let parsed = parse_output(&outcome.stdout)
+                .unwrap_or_else(|e| panic!("{name}: {e}\n{}", outcome.stdout));
             assert_eq!(parsed.start.workload, workload.name(), "{name}");
             assert_eq!(parsed.start.lang, language.name(), "{name}");
-            assert_eq!(parsed.start.arch, platform, "{name} reports the wrong architecture");
-            assert!(parsed.start.unix_ns <= parsed.end.unix_ns, "{name}: end before start");
+            assert_eq!(
+                parsed.start.arch, platform,
+                "{name} reports the wrong architecture"
+            );
+            assert!(
+                parsed.start.unix_ns <= parsed.end.unix_ns,
+                "{name}: end before start"
+            );
             check(artifact, &parsed, &outcome);
             checksums.entry(parsed.end.checksum).or_default().push(name);
             runs += 1;
         }
     }
-    assert_eq!(checksums.len(), 1, "checksums differ between languages/targets: {checksums:#x?}");
-    assert_eq!(runs, programs().filter(|(w, _)| *w == workload).count() * Platform::ALL.len());
+    assert_eq!(
+        checksums.len(),
+        1,
+        "checksums differ between languages/targets: {checksums:#x?}"
+    );
+    assert_eq!(
+        runs,
+        programs().filter(|(w, _)| *w == workload).count() * Platform::ALL.len()
+    );
     *checksums.keys().next().unwrap()
 }
 
@@ -156,7 +191,11 @@ fn reference_matmul_checksum(n: usize) -> u64 {
 #[test]
 fn matmul_agrees_everywhere() {
     let sum = run_everywhere(Workload::Matmul, &[], |_, run, _| {
-        assert!(run.body.iter().any(|l| l.starts_with("matmul n=100 ")), "{:?}", run.body);
+        assert!(
+            run.body.iter().any(|l| l.starts_with("matmul n=100 ")),
+            "{:?}",
+            run.body
+        );
     });
     assert_eq!(sum, reference_matmul_checksum(100));
     let sum = run_everywhere(Workload::Matmul, &[Arg::Lit("37")], |_, _, _| {});
@@ -167,7 +206,12 @@ fn check_sorted_file(a: &Artifact, run: &Run, o: &Outcome, expected: &[u8]) {
     let written = std::fs::read(o.out_dir.path().join("sorted.txt"))
         .unwrap_or_else(|e| panic!("{}: no output file: {e}", label(a)));
     assert!(written == expected, "{}: wrong sort output", label(a));
-    assert_eq!(run.end.checksum, fnv(&written), "{}: checksum is not the output file's", label(a));
+    assert_eq!(
+        run.end.checksum,
+        fnv(&written),
+        "{}: checksum is not the output file's",
+        label(a)
+    );
 }
 
 #[test]
@@ -178,14 +222,23 @@ fn sort_lines_agrees_everywhere() {
     assert_eq!(lines.len(), 10, "the study's input has 10 fruit names");
     lines.sort();
     let expected: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    run_everywhere(Workload::Sort, &[Arg::Data("fruits.txt"), Arg::Out("sorted.txt")], |a, run, o| {
-        check_sorted_file(a, run, o, expected.as_bytes())
-    });
+    run_everywhere(
+        Workload::Sort,
+        &[Arg::Data("fruits.txt"), Arg::Out("sorted.txt")],
+        |a, run, o| check_sorted_file(a, run, o, expected.as_bytes()),
+    );
 }
 
 #[test]
 fn sort_chars_of_a_generated_input_agrees_everywhere() {
-    let args = [Arg::Lit("--mode"), Arg::Lit("chars"), Arg::Lit("--generate"), Arg::Lit("3000"), Arg::Out("input.txt"), Arg::Out("sorted.txt")];
+    let args = [
+        Arg::Lit("--mode"),
+        Arg::Lit("chars"),
+        Arg::Lit("--generate"),
+        Arg::Lit("3000"),
+        Arg::Out("input.txt"),
+        Arg::Out("sorted.txt"),
+    ];
     run_everywhere(Workload::Sort, &args, |a, run, o| {
         let input = std::fs::read_to_string(o.out_dir.path().join("input.txt")).unwrap();
         assert_eq!(input.lines().count(), 3000, "{}", label(a));
@@ -203,22 +256,43 @@ fn sort_chars_of_a_generated_input_agrees_everywhere() {
 
 #[test]
 fn facedetect_finds_the_astronaut_everywhere() {
-    run_everywhere(Workload::Facedetect, &[Arg::Data(CASCADE_FILE), Arg::Data("astronaut.png")], |a, run, _| {
-        let faces: Vec<[i64; 4]> = run
-            .body
-            .iter()
-            .filter_map(|l| l.strip_prefix("face "))
-            .map(|l| {
-                let v: Vec<i64> = l.split(' ').map(|kv| kv.split_once('=').unwrap().1.parse().unwrap()).collect();
-                [v[0], v[1], v[2], v[3]]
-            })
-            .collect();
-        // Eileen Collins' face lies within x 160..260, y 40..140 of astronaut.png (checked by eye).
-        let at_face = |f: &[i64; 4]| (160..260).contains(&(f[0] + f[2] / 2)) && (40..140).contains(&(f[1] + f[3] / 2));
-        assert!(faces.iter().any(at_face), "{}: no face at the astronaut's face: {faces:?}", label(a));
-        let text: String = faces.iter().map(|f| format!("{} {} {} {}\n", f[0], f[1], f[2], f[3])).collect();
-        assert_eq!(run.end.checksum, fnv(text.as_bytes()), "{}: checksum is not the faces'", label(a));
-    });
+    run_everywhere(
+        Workload::Facedetect,
+        &[Arg::Data(CASCADE_FILE), Arg::Data("astronaut.png")],
+        |a, run, _| {
+            let faces: Vec<[i64; 4]> = run
+                .body
+                .iter()
+                .filter_map(|l| l.strip_prefix("face "))
+                .map(|l| {
+                    let v: Vec<i64> = l
+                        .split(' ')
+                        .map(|kv| kv.split_once('=').unwrap().1.parse().unwrap())
+                        .collect();
+                    [v[0], v[1], v[2], v[3]]
+                })
+                .collect();
+            // Eileen Collins' face lies within x 160..260, y 40..140 of astronaut.png (checked by eye).
+            let at_face = |f: &[i64; 4]| {
+                (160..260).contains(&(f[0] + f[2] / 2)) && (40..140).contains(&(f[1] + f[3] / 2))
+            };
+            assert!(
+                faces.iter().any(at_face),
+                "{}: no face at the astronaut's face: {faces:?}",
+                label(a)
+            );
+            let text: String = faces
+                .iter()
+                .map(|f| format!("{} {} {} {}\n", f[0], f[1], f[2], f[3]))
+                .collect();
+            assert_eq!(
+                run.end.checksum,
+                fnv(text.as_bytes()),
+                "{}: checksum is not the faces'",
+                label(a)
+            );
+        },
+    );
 }
 
 #[test]
@@ -231,8 +305,20 @@ fn bad_input_fails_cleanly_everywhere() {
             Workload::Facedetect => (&[Arg::Data("fruits.txt"), Arg::Data("astronaut.png")], 1),
         };
         let o = run(&dir, a, args);
-        assert_eq!(o.exit_code, code, "{}: stdout {:?} stderr {:?}", label(a), o.stdout, o.stderr);
-        assert!(o.stderr.starts_with(&format!("{}: ", a.workload)), "{}: unclear error {:?}", label(a), o.stderr);
+        assert_eq!(
+            o.exit_code,
+            code,
+            "{}: stdout {:?} stderr {:?}",
+            label(a),
+            o.stdout,
+            o.stderr
+        );
+        assert!(
+            o.stderr.starts_with(&format!("{}: ", a.workload)),
+            "{}: unclear error {:?}",
+            label(a),
+            o.stderr
+        );
         // Even a failing run announces itself first.
         let first = o.stdout.lines().next().unwrap_or_default();
         protocol::StartLine::parse(first).unwrap_or_else(|e| panic!("{}: {e}", label(a)));
@@ -245,11 +331,17 @@ fn every_binary_is_static_and_for_its_platform() {
     let (dir, manifest) = load();
     for (w, l) in programs() {
         for p in Platform::ALL {
-            let a = manifest.artifact(w, l, p).unwrap_or_else(|| panic!("no {w}-{l} for {p}"));
+            let a = manifest
+                .artifact(w, l, p)
+                .unwrap_or_else(|| panic!("no {w}-{l} for {p}"));
             let bytes = std::fs::read(dir.join(&a.path)).unwrap();
             assert_eq!(bytes.len() as u64, a.size);
             if p.is_wasm() {
-                assert!(bytes.starts_with(b"\0asm\x01\0\0\0"), "{} is not a wasm module", label(a));
+                assert!(
+                    bytes.starts_with(b"\0asm\x01\0\0\0"),
+                    "{} is not a wasm module",
+                    label(a)
+                );
                 continue;
             }
             let elf = object::File::parse(&*bytes).unwrap_or_else(|e| panic!("{}: {e}", label(a)));
@@ -260,11 +352,28 @@ fn every_binary_is_static_and_for_its_platform() {
                 Platform::Wasm => unreachable!(),
             };
             assert_eq!(elf.architecture(), expected, "{}", label(a));
-            assert!(elf.section_by_name(".interp").is_none(), "{} is dynamically linked", label(a));
-            assert!(elf.symbols().next().is_none(), "{} is not stripped", label(a));
+            assert!(
+                elf.section_by_name(".interp").is_none(),
+                "{} is dynamically linked",
+                label(a)
+            );
+            assert!(
+                elf.symbols().next().is_none(),
+                "{} is not stripped",
+                label(a)
+            );
         }
     }
-    assert_eq!(manifest.artifacts.len(), programs().count() * Platform::ALL.len());
-    let go = manifest.artifacts.iter().filter(|a| a.language == Language::Go);
-    assert!(go.clone().count() > 0 && go.clone().all(|a| a.compiler.contains("go")), "each Go binary names its compiler");
+    assert_eq!(
+        manifest.artifacts.len(),
+        programs().count() * Platform::ALL.len()
+    );
+    let go = manifest
+        .artifacts
+        .iter()
+        .filter(|a| a.language == Language::Go);
+    assert!(
+        go.clone().count() > 0 && go.clone().all(|a| a.compiler.contains("go")),
+        "each Go binary names its compiler"
+    );
 }
