@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use oci_image::{BuildOptions, Compression, Layout};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use workload_build::{BuildManifest, Builder, Toolchains};
@@ -32,14 +33,46 @@ enum Cmd {
     /// Compile every workload in every language for amd64, arm64, riscv64 and wasm into
     /// <build-dir>/workloads, with a manifest.json listing each binary, its size and compiler.
     Build,
+    /// Assemble the workloads into scratch multi-platform OCI image indexes, each holding
+    /// linux/amd64, linux/arm64/v8, linux/riscv64 and wasip1/wasm entries, in an OCI image
+    /// layout (default <build-dir>/oci), as defined in images/*.toml. Reproducible: the same
+    /// sources and SOURCE_DATE_EPOCH (default: the last commit's time) give the same digests.
+    BuildImages(ImagesArgs),
+    /// Print the size table (host size, OCI size, reduction, wasm/native, the study's figures)
+    /// of a layout, and write it as sizes.json and sizes.csv beside the layout.
+    Sizes {
+        /// The OCI image layout (default <build-dir>/oci).
+        #[arg(long)]
+        layout: Option<PathBuf>,
+    },
     /// Setup, build, then run the whole test suite (`cargo test --workspace`).
     Test {
         /// Extra arguments for `cargo test` (after `--`).
         #[arg(last = true)]
         cargo_test_args: Vec<String>,
     },
-    /// The main job, end to end: setup and build everything.
-    All,
+    /// The main job, end to end: setup, build the workloads, build the images.
+    All {
+        #[command(flatten)]
+        images: ImagesArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct ImagesArgs {
+    /// Where to write the OCI image layout (default <build-dir>/oci).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The image definitions.
+    #[arg(long, default_value_os_t = workspace_root().join("images"))]
+    images: PathBuf,
+    /// Layer compression: gzip or zstd.
+    #[arg(long, default_value = "gzip")]
+    compression: Compression,
+    /// Ship each wasm module as an `application/wasm` layer (the CNCF Wasm OCI artifact form,
+    /// which lets a shim precompile it) instead of inside the layer tarball.
+    #[arg(long)]
+    wasm_layer: bool,
 }
 
 fn workspace_root() -> PathBuf {
@@ -66,14 +99,17 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Cmd::Setup => setup(&workspace, &build_dir),
         Cmd::Build => build(&workspace, &build_dir).map(drop),
+        Cmd::BuildImages(args) => build_images(&workspace, &build_dir, &args),
+        Cmd::Sizes { layout } => sizes(&layout.unwrap_or_else(|| build_dir.join("oci"))),
         Cmd::Test { cargo_test_args } => {
             setup(&workspace, &build_dir)?;
             build(&workspace, &build_dir)?;
             test(&workspace, &build_dir, &cargo_test_args)
         }
-        Cmd::All => {
+        Cmd::All { images } => {
             setup(&workspace, &build_dir)?;
-            build(&workspace, &build_dir).map(drop)
+            build(&workspace, &build_dir)?;
+            build_images(&workspace, &build_dir, &images)
         }
     }
 }
@@ -121,5 +157,69 @@ fn test(workspace: &Path, build_dir: &Path, extra: &[String]) -> Result<()> {
     if !status.success() {
         bail!("the tests failed ({status})");
     }
+    Ok(())
+}
+
+fn git(workspace: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .current_dir(workspace)
+        .args(args)
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
+/// The build time every image records: `SOURCE_DATE_EPOCH`, else the last commit's time.
+fn source_date_epoch(workspace: &Path) -> Result<u64> {
+    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
+        return v
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a whole number of seconds"));
+    }
+    git(workspace, &["log", "-1", "--format=%ct"])
+        .context("no SOURCE_DATE_EPOCH and no git commit to take the build time from: set SOURCE_DATE_EPOCH")?
+        .parse()
+        .context("git gave a commit time that is not a number")
+}
+
+fn build_images(workspace: &Path, build_dir: &Path, args: &ImagesArgs) -> Result<()> {
+    let out = args.out.clone().unwrap_or_else(|| build_dir.join("oci"));
+    let out = std::path::absolute(out)?;
+    let specs = oci_image::load_definitions(&args.images, build_dir)?;
+    let options = BuildOptions {
+        compression: args.compression,
+        source_date_epoch: source_date_epoch(workspace)?,
+        revision: git(workspace, &["rev-parse", "HEAD"]),
+        source: git(workspace, &["remote", "get-url", "origin"]),
+        wasm_layer: args.wasm_layer,
+    };
+    log(&format!(
+        "assembling {} image indexes into {}",
+        specs.len(),
+        out.display()
+    ));
+    let started = std::time::Instant::now();
+    let built = oci_image::build_layout(&specs, &options, &out, &mut |l| log(l))?;
+    log(&format!(
+        "wrote {} image indexes ({} manifests) in {:.2}s",
+        built.len(),
+        built.iter().map(|b| b.platforms.len()).sum::<usize>(),
+        started.elapsed().as_secs_f64()
+    ));
+    sizes(&out)
+}
+
+fn sizes(layout_dir: &Path) -> Result<()> {
+    let layout = Layout::open(layout_dir)?;
+    let rows = oci_image::sizes::measure(&layout)?;
+    print!("{}", oci_image::sizes::render(&rows));
+    let reports = layout_dir.with_file_name("sizes");
+    oci_image::sizes::write_reports(&rows, &reports)?;
+    log(&format!(
+        "size tables written to {}/sizes.{{json,csv}}",
+        reports.display()
+    ));
     Ok(())
 }

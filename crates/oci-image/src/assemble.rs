@@ -1,0 +1,228 @@
+//! Builds image indexes from resolved definitions into an OCI image layout.
+
+use crate::definition::{ImageSpec, PlatformImage};
+use crate::layer::{Compression, LayerContents, sha256_digest};
+use crate::layout::LayoutWriter;
+use anyhow::{Context, Result};
+use oci_spec::image::{
+    Arch, ConfigBuilder, Descriptor, ImageConfigurationBuilder, ImageIndexBuilder,
+    ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder, SCHEMA_VERSION,
+};
+use platform::Platform;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The CNCF Wasm OCI artifact's layer media type: the module itself, not a tarball.
+pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
+
+/// Everything that goes into an image besides the files.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    pub compression: Compression,
+    /// Seconds since the epoch for every timestamp (`SOURCE_DATE_EPOCH`).
+    pub source_date_epoch: u64,
+    /// `org.opencontainers.image.revision`, e.g. the git commit.
+    pub revision: Option<String>,
+    /// `org.opencontainers.image.source`, e.g. the repository URL.
+    pub source: Option<String>,
+    /// Ship the wasm entry's module as an `application/wasm` layer (which lets a shim
+    /// precompile it) instead of inside the tarball.
+    pub wasm_layer: bool,
+}
+
+/// What one index entry came to.
+#[derive(Clone, Debug)]
+pub struct BuiltPlatform {
+    pub platform: Platform,
+    pub manifest: Descriptor,
+}
+
+#[derive(Clone, Debug)]
+pub struct BuiltImage {
+    pub name: String,
+    pub index: Descriptor,
+    pub platforms: Vec<BuiltPlatform>,
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of the build time.
+fn rfc3339(epoch: u64) -> Result<String> {
+    let t = chrono::DateTime::from_timestamp(i64::try_from(epoch)?, 0)
+        .context("SOURCE_DATE_EPOCH is out of range")?;
+    Ok(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+fn annotations(spec: &ImageSpec, opts: &BuildOptions) -> Result<HashMap<String, String>> {
+    let mut a = HashMap::from([
+        (
+            "org.opencontainers.image.created".to_owned(),
+            rfc3339(opts.source_date_epoch)?,
+        ),
+        (
+            "org.opencontainers.image.title".to_owned(),
+            spec.title.clone(),
+        ),
+    ]);
+    if let Some(r) = &opts.revision {
+        a.insert("org.opencontainers.image.revision".into(), r.clone());
+    }
+    if let Some(s) = &opts.source {
+        a.insert("org.opencontainers.image.source".into(), s.clone());
+    }
+    Ok(a)
+}
+
+fn oci_platform(p: Platform) -> Result<oci_spec::image::Platform> {
+    let mut b = PlatformBuilder::default()
+        .architecture(Arch::from(p.oci_arch()))
+        .os(Os::from(p.oci_os()));
+    if let Some(v) = p.oci_variant() {
+        b = b.variant(v);
+    }
+    Ok(b.build()?)
+}
+
+fn build_platform(
+    writer: &LayoutWriter,
+    spec: &ImageSpec,
+    image: &PlatformImage,
+    opts: &BuildOptions,
+) -> Result<Descriptor> {
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let mut contents = LayerContents::default();
+    let module_layer = image.platform.is_wasm() && opts.wasm_layer;
+    let entry_bytes = read(&image.entrypoint.source)?;
+    if !module_layer {
+        contents.file(&image.entrypoint.path, entry_bytes.clone(), 0o755)?;
+    }
+    for f in &spec.files {
+        contents.file(&f.path, read(&f.source)?, 0o644)?;
+    }
+    for d in &spec.dirs {
+        contents.dir(d);
+    }
+    let tar = contents.to_tar(opts.source_date_epoch)?;
+    let mut layers = vec![writer.put_blob(
+        opts.compression.media_type(),
+        &opts.compression.compress(&tar)?,
+    )?];
+    let diff_ids = vec![sha256_digest(&tar)];
+    if module_layer {
+        layers.push(writer.put_blob(MediaType::Other(WASM_LAYER_MEDIA_TYPE.into()), &entry_bytes)?);
+    }
+
+    let platform = oci_platform(image.platform)?;
+    let mut config = ImageConfigurationBuilder::default()
+        .created(rfc3339(opts.source_date_epoch)?)
+        .architecture(platform.architecture().clone())
+        .os(platform.os().clone())
+        .config(
+            ConfigBuilder::default()
+                .entrypoint(vec![image.entrypoint.path.clone()])
+                .cmd(image.args.clone())
+                .working_dir("/")
+                .build()?,
+        )
+        .rootfs(
+            RootFsBuilder::default()
+                .typ("layers")
+                .diff_ids(diff_ids)
+                .build()?,
+        );
+    if let Some(v) = image.platform.oci_variant() {
+        config = config.variant(v);
+    }
+    let config = writer.put_json(MediaType::ImageConfig, &config.build()?)?;
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(SCHEMA_VERSION)
+        .media_type(MediaType::ImageManifest)
+        .config(config)
+        .layers(layers)
+        .annotations(annotations(spec, opts)?)
+        .build()?;
+    let mut descriptor = writer.put_json(MediaType::ImageManifest, &manifest)?;
+    descriptor.set_platform(Some(platform));
+    Ok(descriptor)
+}
+
+fn build_index(writer: &LayoutWriter, spec: &ImageSpec, opts: &BuildOptions) -> Result<BuiltImage> {
+    let mut platforms = Vec::new();
+    for image in &spec.platforms {
+        let manifest = build_platform(writer, spec, image, opts).with_context(|| {
+            format!(
+                "building {} for {}",
+                spec.name,
+                image.platform.oci_platform()
+            )
+        })?;
+        platforms.push(BuiltPlatform {
+            platform: image.platform,
+            manifest,
+        });
+    }
+    let index = ImageIndexBuilder::default()
+        .schema_version(SCHEMA_VERSION)
+        .media_type(MediaType::ImageIndex)
+        .manifests(
+            platforms
+                .iter()
+                .map(|p| p.manifest.clone())
+                .collect::<Vec<_>>(),
+        )
+        .annotations(annotations(spec, opts)?)
+        .build()?;
+    let index = writer.put_json(MediaType::ImageIndex, &index)?;
+    Ok(BuiltImage {
+        name: spec.name.clone(),
+        index,
+        platforms,
+    })
+}
+
+/// Builds every image into a layout at `dest`, replacing what was there only on success.
+/// Images are built on all cores (compression dominates); the result does not depend on order.
+pub fn build_layout(
+    specs: &[ImageSpec],
+    opts: &BuildOptions,
+    dest: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<BuiltImage>> {
+    let writer = LayoutWriter::create(dest)?;
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<BuiltImage>>>> =
+        Mutex::new(specs.iter().map(|_| None).collect());
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(specs.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(spec) = specs.get(i) else { break };
+                    let result = build_index(&writer, spec, opts);
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+                }
+            });
+        }
+    });
+    let mut built = Vec::new();
+    for result in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        let image = result.context("an image build thread stopped early")??;
+        progress(&format!(
+            "{:<16} {}  ({} platforms)",
+            image.name,
+            image.index.digest(),
+            image.platforms.len()
+        ));
+        built.push(image);
+    }
+    writer.finish(
+        built
+            .iter()
+            .map(|b| (b.name.clone(), b.index.clone()))
+            .collect(),
+    )?;
+    Ok(built)
+}

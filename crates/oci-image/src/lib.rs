@@ -1,0 +1,14 @@
+//! Stage 2 of the pipeline: scratch multi-platform OCI image indexes — native entries and a
+//! `wasip1/wasm` entry in one index — assembled directly (no Dockerfile, no Docker) into an
+//! OCI image layout, reproducibly.
+
+pub mod assemble;
+pub mod definition;
+pub mod layer;
+pub mod layout;
+pub mod sizes;
+
+pub use assemble::{BuildOptions, BuiltImage, build_layout};
+pub use definition::{ImageSpec, load_definitions};
+pub use layer::Compression;
+pub use layout::{Layout, REF_NAME};
