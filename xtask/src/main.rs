@@ -45,6 +45,19 @@ enum Cmd {
         #[arg(long)]
         layout: Option<PathBuf>,
     },
+    /// Start or stop the local registry (CNCF distribution, Debian docker-registry), bound to
+    /// loopback only, with its storage under <build-dir>/registry.
+    Registry {
+        #[command(subcommand)]
+        action: RegistryAction,
+        /// Loopback address for the local registry.
+        #[arg(long, global = true, default_value = local_registry::DEFAULT_ADDR)]
+        addr: std::net::SocketAddr,
+    },
+    /// Push every image index of the layout to a registry, digest for digest: blobs first
+    /// (skipping those it has), then the platform manifests, then the index under its tag.
+    /// Default: the local registry, started on demand.
+    Push(PushArgs),
     /// Setup, build, then run the whole test suite (`cargo test --workspace`).
     Test {
         /// Extra arguments for `cargo test` (after `--`).
@@ -56,6 +69,37 @@ enum Cmd {
         #[command(flatten)]
         images: ImagesArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum RegistryAction {
+    /// Start it (a no-op when it already runs) and wait until /v2/ answers.
+    Up,
+    /// Stop it.
+    Down,
+}
+
+#[derive(clap::Args)]
+struct PushArgs {
+    /// HOST[:PORT]/NAMESPACE of the registry, e.g. ghcr.io/me. Default: the local registry,
+    /// namespace `wnb`, started if needed. TLS unless the host is loopback or --insecure.
+    #[arg(long)]
+    registry: Option<String>,
+    /// The tag each image index gets.
+    #[arg(long, default_value = "latest")]
+    tag: String,
+    /// Plain HTTP to a registry that is not on loopback.
+    #[arg(long)]
+    insecure: bool,
+    /// User name; the password is read from standard input (--password-stdin).
+    #[arg(long, requires = "password_stdin")]
+    username: Option<String>,
+    /// Read the password for --username from standard input.
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
+    /// The OCI image layout to push (default <build-dir>/oci).
+    #[arg(long)]
+    layout: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -101,6 +145,21 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Build => build(&workspace, &build_dir).map(drop),
         Cmd::BuildImages(args) => build_images(&workspace, &build_dir, &args),
         Cmd::Sizes { layout } => sizes(&layout.unwrap_or_else(|| build_dir.join("oci"))),
+        Cmd::Registry { action, addr } => {
+            let registry = local_registry::LocalRegistry::new(addr, &build_dir.join("registry"))?;
+            match action {
+                RegistryAction::Up => match registry.up()? {
+                    local_registry::UpOutcome::Started { pid } => log(&format!("registry started on http://{addr} (pid {pid})")),
+                    local_registry::UpOutcome::AlreadyRunning { pid } => log(&format!("registry already runs on http://{addr} (pid {pid})")),
+                },
+                RegistryAction::Down => {
+                    let was = registry.down()?;
+                    log(if was { "registry stopped" } else { "registry was not running" });
+                }
+            }
+            Ok(())
+        }
+        Cmd::Push(args) => push(&build_dir, &args),
         Cmd::Test { cargo_test_args } => {
             setup(&workspace, &build_dir)?;
             build(&workspace, &build_dir)?;
@@ -109,7 +168,8 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::All { images } => {
             setup(&workspace, &build_dir)?;
             build(&workspace, &build_dir)?;
-            build_images(&workspace, &build_dir, &images)
+            build_images(&workspace, &build_dir, &images)?;
+            push(&build_dir, &PushArgs::default_local())
         }
     }
 }
@@ -220,6 +280,79 @@ fn sizes(layout_dir: &Path) -> Result<()> {
     log(&format!(
         "size tables written to {}/sizes.{{json,csv}}",
         reports.display()
+    ));
+    Ok(())
+}
+
+impl PushArgs {
+    fn default_local() -> PushArgs {
+        PushArgs { registry: None, tag: "latest".into(), insecure: false, username: None, password_stdin: false, layout: None }
+    }
+}
+
+fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
+    use oci_push::{Progress, Target};
+    let target = match &args.registry {
+        Some(spec) => Target::parse(spec, &args.tag, args.insecure)?,
+        None => {
+            let local = local_registry::LocalRegistry::new(local_registry::DEFAULT_ADDR.parse()?, &build_dir.join("registry"))?;
+            if let local_registry::UpOutcome::Started { pid } = local.up()? {
+                log(&format!("started the local registry on http://{} (pid {pid}); `cargo xtask registry down` stops it", local.host()));
+            }
+            Target::parse(&format!("{}/wnb", local.host()), &args.tag, false)?
+        }
+    };
+    let auth = match &args.username {
+        Some(user) => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).context("cannot read the password from standard input")?;
+            oci_client::secrets::RegistryAuth::Basic(user.clone(), password.trim_end_matches(['\r', '\n']).to_owned())
+        }
+        None => {
+            let config = std::env::var_os("DOCKER_CONFIG")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+                .map(|d| d.join("config.json"));
+            match config {
+                Some(c) => oci_push::docker_config_auth(&c, &target.registry)?.unwrap_or(oci_client::secrets::RegistryAuth::Anonymous),
+                None => oci_client::secrets::RegistryAuth::Anonymous,
+            }
+        }
+    };
+    let layout = Layout::open(&args.layout.clone().unwrap_or_else(|| build_dir.join("oci")))?;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = indicatif::ProgressBar::hidden();
+    let started = std::time::Instant::now();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let report = runtime.block_on(oci_push::push_layout(&layout, &target, &auth, &mut |event| match event {
+        Progress::ImageStarted { name, bytes, .. } if terminal => {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg:>18} [{bar:30}] {bytes}/{total_bytes}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_length(bytes);
+            bar.set_position(0);
+            bar.set_message(name.to_owned());
+        }
+        Progress::BlobDone { bytes, .. } if terminal => bar.inc(bytes),
+        Progress::ImageDone(r) => {
+            bar.finish_and_clear();
+            log(&format!(
+                "pushed {} ({}): {} blobs uploaded ({} bytes), {} already there",
+                r.reference, r.index_digest, r.blobs_uploaded, r.bytes_uploaded, r.blobs_skipped
+            ));
+        }
+        _ => {}
+    }))?;
+    let uploaded: usize = report.iter().map(|r| r.blobs_uploaded).sum();
+    let skipped: usize = report.iter().map(|r| r.blobs_skipped).sum();
+    log(&format!(
+        "pushed {} images to {}/{} in {:.2}s: {uploaded} blobs uploaded, {skipped} already there{}",
+        report.len(),
+        target.registry,
+        target.namespace,
+        started.elapsed().as_secs_f64(),
+        if uploaded == 0 { " (nothing new to upload)" } else { "" }
     ));
     Ok(())
 }

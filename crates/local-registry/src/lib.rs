@@ -1,0 +1,217 @@
+//! A local CNCF distribution registry (Debian's `docker-registry`), run by this project.
+//!
+//! Never with the package's default configuration, which listens on every interface: the
+//! config written here binds to one loopback address, keeps storage under the given directory
+//! and enables deletion (so benchmarks can remove images). The process outlives the command
+//! that started it; its PID is recorded so `down` stops exactly that process.
+
+use anyhow::{Context, Result, bail};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The registry program (Debian package `docker-registry`).
+pub const REGISTRY_BINARY: &str = "docker-registry";
+pub const DEFAULT_ADDR: &str = "127.0.0.1:5000";
+/// How long `up` waits for `/v2/` to answer before giving up.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A registry instance: its address and its directory (config, storage, PID file, log).
+#[derive(Clone, Debug)]
+pub struct LocalRegistry {
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+/// What `up` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UpOutcome {
+    Started { pid: u32 },
+    AlreadyRunning { pid: u32 },
+}
+
+impl LocalRegistry {
+    /// `addr` must be a loopback address: this registry is never exposed.
+    pub fn new(addr: SocketAddr, dir: &Path) -> Result<LocalRegistry> {
+        if !addr.ip().is_loopback() {
+            bail!("the local registry only listens on loopback addresses, not {addr}");
+        }
+        Ok(LocalRegistry { addr, dir: dir.to_owned() })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `HOST:PORT`, as image references name it.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.join("storage")
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.dir.join("registry.pid")
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.join("registry.log")
+    }
+
+    fn config_file(&self) -> PathBuf {
+        self.dir.join("config.yml")
+    }
+
+    fn config(&self) -> String {
+        format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  cache:\n    blobdescriptor: inmemory\nhttp:\n  addr: {}\n  headers:\n    X-Content-Type-Options: [nosniff]\n",
+            self.storage_dir().display(),
+            self.addr
+        )
+    }
+
+    /// The PID of our registry process, if it is alive.
+    pub fn running_pid(&self) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(self.pid_file()).ok()?.trim().parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        // The PID may have been reused by another program since.
+        let config = self.config_file();
+        String::from_utf8_lossy(&cmdline).contains(&*config.to_string_lossy()).then_some(pid)
+    }
+
+    /// Whether `/v2/` answers 200 (or 401 for a registry with authentication).
+    pub fn answers(&self) -> bool {
+        let client = match reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build() {
+            Ok(c) => c,
+            Err(_) => return false,
+        };
+        client
+            .get(format!("http://{}/v2/", self.addr))
+            .send()
+            .is_ok_and(|r| r.status().is_success() || r.status().as_u16() == 401)
+    }
+
+    /// Starts the registry unless ours already runs; waits until it answers.
+    pub fn up(&self) -> Result<UpOutcome> {
+        if let Some(pid) = self.running_pid() {
+            self.wait_ready(pid)?;
+            return Ok(UpOutcome::AlreadyRunning { pid });
+        }
+        if TcpStream::connect_timeout(&self.addr, Duration::from_millis(300)).is_ok() {
+            bail!(
+                "{} is already taken by another program; stop it, or choose another address for the local registry",
+                self.addr
+            );
+        }
+        which_registry()?;
+        std::fs::create_dir_all(self.storage_dir())
+            .with_context(|| format!("cannot create {}", self.storage_dir().display()))?;
+        std::fs::write(self.config_file(), self.config())?;
+        let log = std::fs::File::create(self.log_file())?;
+        let child = Command::new(REGISTRY_BINARY)
+            .arg("serve")
+            .arg(self.config_file())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {REGISTRY_BINARY}"))?;
+        let pid = child.id();
+        std::fs::write(self.pid_file(), pid.to_string())?;
+        // The registry must outlive this process: the child handle is dropped, not waited on.
+        drop(child);
+        if let Err(e) = self.wait_ready(pid) {
+            let _ = self.down();
+            return Err(e);
+        }
+        Ok(UpOutcome::Started { pid })
+    }
+
+    fn wait_ready(&self, pid: u32) -> Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while Instant::now() < deadline {
+            if self.answers() {
+                return Ok(());
+            }
+            if !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid) {
+                let log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
+                bail!("the registry exited while starting; its log ({}):\n{log}", self.log_file().display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("the registry did not answer on http://{}/v2/ within {READY_TIMEOUT:?}; see {}", self.addr, self.log_file().display())
+    }
+
+    /// Stops our registry if it runs. Returns whether it was running.
+    pub fn down(&self) -> Result<bool> {
+        let Some(pid) = self.running_pid() else {
+            let _ = std::fs::remove_file(self.pid_file());
+            return Ok(false);
+        };
+        let status = Command::new("kill").arg(pid.to_string()).status().context("cannot run kill")?;
+        if !status.success() {
+            bail!("cannot stop the registry (pid {pid})");
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
+            if Instant::now() > deadline {
+                bail!("the registry (pid {pid}) did not stop within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::fs::remove_file(self.pid_file())?;
+        Ok(true)
+    }
+}
+
+/// A child that exited but was not reaped (we never wait on the registry) is a zombie.
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+fn which_registry() -> Result<()> {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(REGISTRY_BINARY).is_file()));
+    if !found {
+        bail!("{REGISTRY_BINARY} is not installed: run `cargo xtask setup` (Debian package docker-registry)");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_non_loopback_addresses() {
+        let err = LocalRegistry::new("0.0.0.0:5000".parse().unwrap(), Path::new("/tmp")).unwrap_err();
+        assert!(err.to_string().contains("loopback"));
+    }
+
+    #[test]
+    fn starts_is_idempotent_and_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let reg = LocalRegistry::new(format!("127.0.0.1:{port}").parse().unwrap(), dir.path()).unwrap();
+        let pid = match reg.up().unwrap() {
+            UpOutcome::Started { pid } => pid,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(reg.up().unwrap(), UpOutcome::AlreadyRunning { pid });
+        assert!(reg.answers());
+        let config = std::fs::read_to_string(dir.path().join("config.yml")).unwrap();
+        assert!(config.contains(&format!("addr: 127.0.0.1:{port}")));
+        // A second registry on the same port is refused with a clear error.
+        let other = LocalRegistry::new(reg.addr(), &dir.path().join("other")).unwrap();
+        assert!(other.up().unwrap_err().to_string().contains("already taken"));
+        assert!(reg.down().unwrap());
+        assert!(!reg.answers());
+        assert!(!reg.down().unwrap());
+    }
+}
