@@ -149,12 +149,20 @@ fn run(cli: Cli) -> Result<()> {
             let registry = local_registry::LocalRegistry::new(addr, &build_dir.join("registry"))?;
             match action {
                 RegistryAction::Up => match registry.up()? {
-                    local_registry::UpOutcome::Started { pid } => log(&format!("registry started on http://{addr} (pid {pid})")),
-                    local_registry::UpOutcome::AlreadyRunning { pid } => log(&format!("registry already runs on http://{addr} (pid {pid})")),
+                    local_registry::UpOutcome::Started { pid } => {
+                        log(&format!("registry started on http://{addr} (pid {pid})"))
+                    }
+                    local_registry::UpOutcome::AlreadyRunning { pid } => log(&format!(
+                        "registry already runs on http://{addr} (pid {pid})"
+                    )),
                 },
                 RegistryAction::Down => {
                     let was = registry.down()?;
-                    log(if was { "registry stopped" } else { "registry was not running" });
+                    log(if was {
+                        "registry stopped"
+                    } else {
+                        "registry was not running"
+                    });
                 }
             }
             Ok(())
@@ -286,7 +294,14 @@ fn sizes(layout_dir: &Path) -> Result<()> {
 
 impl PushArgs {
     fn default_local() -> PushArgs {
-        PushArgs { registry: None, tag: "latest".into(), insecure: false, username: None, password_stdin: false, layout: None }
+        PushArgs {
+            registry: None,
+            tag: "latest".into(),
+            insecure: false,
+            username: None,
+            password_stdin: false,
+            layout: None,
+        }
     }
 }
 
@@ -295,9 +310,15 @@ fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
     let target = match &args.registry {
         Some(spec) => Target::parse(spec, &args.tag, args.insecure)?,
         None => {
-            let local = local_registry::LocalRegistry::new(local_registry::DEFAULT_ADDR.parse()?, &build_dir.join("registry"))?;
+            let local = local_registry::LocalRegistry::new(
+                local_registry::DEFAULT_ADDR.parse()?,
+                &build_dir.join("registry"),
+            )?;
             if let local_registry::UpOutcome::Started { pid } = local.up()? {
-                log(&format!("started the local registry on http://{} (pid {pid}); `cargo xtask registry down` stops it", local.host()));
+                log(&format!(
+                    "started the local registry on http://{} (pid {pid}); `cargo xtask registry down` stops it",
+                    local.host()
+                ));
             }
             Target::parse(&format!("{}/wnb", local.host()), &args.tag, false)?
         }
@@ -305,8 +326,13 @@ fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
     let auth = match &args.username {
         Some(user) => {
             let mut password = String::new();
-            std::io::stdin().read_line(&mut password).context("cannot read the password from standard input")?;
-            oci_client::secrets::RegistryAuth::Basic(user.clone(), password.trim_end_matches(['\r', '\n']).to_owned())
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("cannot read the password from standard input")?;
+            oci_client::secrets::RegistryAuth::Basic(
+                user.clone(),
+                password.trim_end_matches(['\r', '\n']).to_owned(),
+            )
         }
         None => {
             let config = std::env::var_os("DOCKER_CONFIG")
@@ -314,7 +340,8 @@ fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
                 .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
                 .map(|d| d.join("config.json"));
             match config {
-                Some(c) => oci_push::docker_config_auth(&c, &target.registry)?.unwrap_or(oci_client::secrets::RegistryAuth::Anonymous),
+                Some(c) => oci_push::docker_config_auth(&c, &target.registry)?
+                    .unwrap_or(oci_client::secrets::RegistryAuth::Anonymous),
                 None => oci_client::secrets::RegistryAuth::Anonymous,
             }
         }
@@ -323,27 +350,41 @@ fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let bar = indicatif::ProgressBar::hidden();
     let started = std::time::Instant::now();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let report = runtime.block_on(oci_push::push_layout(&layout, &target, &auth, &mut |event| match event {
-        Progress::ImageStarted { name, bytes, .. } if terminal => {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{msg:>18} [{bar:30}] {bytes}/{total_bytes}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar.set_length(bytes);
-            bar.set_position(0);
-            bar.set_message(name.to_owned());
-        }
-        Progress::BlobDone { bytes, .. } if terminal => bar.inc(bytes),
-        Progress::ImageDone(r) => {
-            bar.finish_and_clear();
-            log(&format!(
-                "pushed {} ({}): {} blobs uploaded ({} bytes), {} already there",
-                r.reference, r.index_digest, r.blobs_uploaded, r.bytes_uploaded, r.blobs_skipped
-            ));
-        }
-        _ => {}
-    }))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(oci_push::push_layout(
+        &layout,
+        &target,
+        &auth,
+        &mut |event| match event {
+            Progress::ImageStarted { name, bytes, .. } if terminal => {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{msg:>18} [{bar:30}] {bytes}/{total_bytes}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                bar.set_length(bytes);
+                bar.set_position(0);
+                bar.set_message(name.to_owned());
+            }
+            Progress::BlobDone { bytes, .. } if terminal => bar.inc(bytes),
+            Progress::ImageDone(r) => {
+                bar.finish_and_clear();
+                log(&format!(
+                    "pushed {} ({}): {} blobs uploaded ({} bytes), {} already there",
+                    r.reference,
+                    r.index_digest,
+                    r.blobs_uploaded,
+                    r.bytes_uploaded,
+                    r.blobs_skipped
+                ));
+            }
+            _ => {}
+        },
+    ))?;
     let uploaded: usize = report.iter().map(|r| r.blobs_uploaded).sum();
     let skipped: usize = report.iter().map(|r| r.blobs_skipped).sum();
     log(&format!(
@@ -352,7 +393,11 @@ fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
         target.registry,
         target.namespace,
         started.elapsed().as_secs_f64(),
-        if uploaded == 0 { " (nothing new to upload)" } else { "" }
+        if uploaded == 0 {
+            " (nothing new to upload)"
+        } else {
+            ""
+        }
     ));
     Ok(())
 }

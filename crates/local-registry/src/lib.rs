@@ -22,6 +22,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct LocalRegistry {
     addr: SocketAddr,
     dir: PathBuf,
+    htpasswd: Option<PathBuf>,
 }
 
 /// What `up` found.
@@ -37,7 +38,17 @@ impl LocalRegistry {
         if !addr.ip().is_loopback() {
             bail!("the local registry only listens on loopback addresses, not {addr}");
         }
-        Ok(LocalRegistry { addr, dir: dir.to_owned() })
+        Ok(LocalRegistry {
+            addr,
+            dir: dir.to_owned(),
+            htpasswd: None,
+        })
+    }
+
+    /// Requires HTTP basic authentication against a bcrypt htpasswd file.
+    pub fn with_htpasswd(mut self, path: &Path) -> LocalRegistry {
+        self.htpasswd = Some(path.to_owned());
+        self
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -66,7 +77,14 @@ impl LocalRegistry {
     }
 
     fn config(&self) -> String {
-        format!(
+        let auth = match &self.htpasswd {
+            Some(p) => format!(
+                "auth:\n  htpasswd:\n    realm: wnb\n    path: {}\n",
+                p.display()
+            ),
+            None => String::new(),
+        };
+        auth + &format!(
             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  cache:\n    blobdescriptor: inmemory\nhttp:\n  addr: {}\n  headers:\n    X-Content-Type-Options: [nosniff]\n",
             self.storage_dir().display(),
             self.addr
@@ -75,16 +93,25 @@ impl LocalRegistry {
 
     /// The PID of our registry process, if it is alive.
     pub fn running_pid(&self) -> Option<u32> {
-        let pid: u32 = std::fs::read_to_string(self.pid_file()).ok()?.trim().parse().ok()?;
+        let pid: u32 = std::fs::read_to_string(self.pid_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
         // The PID may have been reused by another program since.
         let config = self.config_file();
-        String::from_utf8_lossy(&cmdline).contains(&*config.to_string_lossy()).then_some(pid)
+        String::from_utf8_lossy(&cmdline)
+            .contains(&*config.to_string_lossy())
+            .then_some(pid)
     }
 
     /// Whether `/v2/` answers 200 (or 401 for a registry with authentication).
     pub fn answers(&self) -> bool {
-        let client = match reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build() {
+        let client = match reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+        {
             Ok(c) => c,
             Err(_) => return false,
         };
@@ -138,11 +165,18 @@ impl LocalRegistry {
             }
             if !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid) {
                 let log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
-                bail!("the registry exited while starting; its log ({}):\n{log}", self.log_file().display());
+                bail!(
+                    "the registry exited while starting; its log ({}):\n{log}",
+                    self.log_file().display()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        bail!("the registry did not answer on http://{}/v2/ within {READY_TIMEOUT:?}; see {}", self.addr, self.log_file().display())
+        bail!(
+            "the registry did not answer on http://{}/v2/ within {READY_TIMEOUT:?}; see {}",
+            self.addr,
+            self.log_file().display()
+        )
     }
 
     /// Stops our registry if it runs. Returns whether it was running.
@@ -151,7 +185,10 @@ impl LocalRegistry {
             let _ = std::fs::remove_file(self.pid_file());
             return Ok(false);
         };
-        let status = Command::new("kill").arg(pid.to_string()).status().context("cannot run kill")?;
+        let status = Command::new("kill")
+            .arg(pid.to_string())
+            .status()
+            .context("cannot run kill")?;
         if !status.success() {
             bail!("cannot stop the registry (pid {pid})");
         }
@@ -171,15 +208,21 @@ impl LocalRegistry {
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
 fn which_registry() -> Result<()> {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(REGISTRY_BINARY).is_file()));
+    let found = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|p| p.join(REGISTRY_BINARY).is_file())
+    });
     if !found {
-        bail!("{REGISTRY_BINARY} is not installed: run `cargo xtask setup` (Debian package docker-registry)");
+        bail!(
+            "{REGISTRY_BINARY} is not installed: run `cargo xtask setup` (Debian package docker-registry)"
+        );
     }
     Ok(())
 }
@@ -190,15 +233,21 @@ mod tests {
 
     #[test]
     fn refuses_non_loopback_addresses() {
-        let err = LocalRegistry::new("0.0.0.0:5000".parse().unwrap(), Path::new("/tmp")).unwrap_err();
+        let err =
+            LocalRegistry::new("0.0.0.0:5000".parse().unwrap(), Path::new("/tmp")).unwrap_err();
         assert!(err.to_string().contains("loopback"));
     }
 
     #[test]
     fn starts_is_idempotent_and_stops() {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let reg = LocalRegistry::new(format!("127.0.0.1:{port}").parse().unwrap(), dir.path()).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let reg =
+            LocalRegistry::new(format!("127.0.0.1:{port}").parse().unwrap(), dir.path()).unwrap();
         let pid = match reg.up().unwrap() {
             UpOutcome::Started { pid } => pid,
             other => panic!("{other:?}"),
@@ -209,7 +258,13 @@ mod tests {
         assert!(config.contains(&format!("addr: 127.0.0.1:{port}")));
         // A second registry on the same port is refused with a clear error.
         let other = LocalRegistry::new(reg.addr(), &dir.path().join("other")).unwrap();
-        assert!(other.up().unwrap_err().to_string().contains("already taken"));
+        assert!(
+            other
+                .up()
+                .unwrap_err()
+                .to_string()
+                .contains("already taken")
+        );
         assert!(reg.down().unwrap());
         assert!(!reg.answers());
         assert!(!reg.down().unwrap());

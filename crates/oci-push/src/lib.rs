@@ -37,12 +37,23 @@ impl Target {
             .split_once('/')
             .filter(|(r, n)| !r.is_empty() && !n.is_empty())
             .with_context(|| format!("registry {spec:?} must be HOST[:PORT]/NAMESPACE, e.g. 127.0.0.1:5000/wnb or ghcr.io/me"))?;
-        Ok(Target { registry: registry.into(), namespace: namespace.trim_end_matches('/').into(), tag: tag.into(), insecure })
+        Ok(Target {
+            registry: registry.into(),
+            namespace: namespace.trim_end_matches('/').into(),
+            tag: tag.into(),
+            insecure,
+        })
     }
 
     fn is_loopback(&self) -> bool {
-        let host = self.registry.rsplit_once(':').map_or(self.registry.as_str(), |(h, _)| h);
-        host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        let host = self
+            .registry
+            .rsplit_once(':')
+            .map_or(self.registry.as_str(), |(h, _)| h);
+        host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     }
 
     pub fn uses_http(&self) -> bool {
@@ -56,21 +67,34 @@ impl Target {
 }
 
 /// Reads `auths.<registry>.auth` (base64 `user:password`) from a Docker config file.
-pub fn docker_config_auth(config: &std::path::Path, registry: &str) -> Result<Option<RegistryAuth>> {
+pub fn docker_config_auth(
+    config: &std::path::Path,
+    registry: &str,
+) -> Result<Option<RegistryAuth>> {
     use base64::Engine;
     let text = match std::fs::read_to_string(config) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", config.display())),
     };
-    let json: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", config.display()))?;
-    let Some(auth) = json["auths"][registry]["auth"].as_str() else { return Ok(None) };
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", config.display()))?;
+    let Some(auth) = json["auths"][registry]["auth"].as_str() else {
+        return Ok(None);
+    };
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(auth)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .with_context(|| format!("{}: the auth for {registry} is not base64 user:password", config.display()))?;
-    let (user, password) = decoded.split_once(':').with_context(|| format!("{}: the auth for {registry} has no `:`", config.display()))?;
+        .with_context(|| {
+            format!(
+                "{}: the auth for {registry} is not base64 user:password",
+                config.display()
+            )
+        })?;
+    let (user, password) = decoded
+        .split_once(':')
+        .with_context(|| format!("{}: the auth for {registry} has no `:`", config.display()))?;
     Ok(Some(RegistryAuth::Basic(user.into(), password.into())))
 }
 
@@ -88,8 +112,17 @@ pub struct ImagePush {
 /// Progress events, for a progress bar or plain lines.
 #[derive(Clone, Debug)]
 pub enum Progress<'a> {
-    ImageStarted { name: &'a str, blobs: usize, bytes: u64 },
-    BlobDone { name: &'a str, digest: &'a str, bytes: u64, uploaded: bool },
+    ImageStarted {
+        name: &'a str,
+        blobs: usize,
+        bytes: u64,
+    },
+    BlobDone {
+        name: &'a str,
+        digest: &'a str,
+        bytes: u64,
+        uploaded: bool,
+    },
     ImageDone(&'a ImagePush),
 }
 
@@ -103,12 +136,14 @@ struct ImageContent {
 
 fn read_image(layout: &Layout, name: &str, index_desc: &Descriptor) -> Result<ImageContent> {
     let index_bytes = layout.blob(index_desc)?;
-    let index: ImageIndex = serde_json::from_slice(&index_bytes).with_context(|| format!("{name}: bad image index"))?;
+    let index: ImageIndex =
+        serde_json::from_slice(&index_bytes).with_context(|| format!("{name}: bad image index"))?;
     let mut manifests = Vec::new();
     let mut blobs: Vec<(Descriptor, Vec<u8>)> = Vec::new();
     for m in index.manifests() {
         let bytes = layout.blob(m)?;
-        let manifest: ImageManifest = serde_json::from_slice(&bytes).with_context(|| format!("{name}: bad manifest {}", m.digest()))?;
+        let manifest: ImageManifest = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{name}: bad manifest {}", m.digest()))?;
         for d in std::iter::once(manifest.config()).chain(manifest.layers()) {
             if !blobs.iter().any(|(b, _)| b.digest() == d.digest()) {
                 blobs.push((d.clone(), layout.blob(d)?));
@@ -116,12 +151,20 @@ fn read_image(layout: &Layout, name: &str, index_desc: &Descriptor) -> Result<Im
         }
         manifests.push((m.clone(), bytes));
     }
-    Ok(ImageContent { name: name.into(), index: (index_desc.clone(), index_bytes), manifests, blobs })
+    Ok(ImageContent {
+        name: name.into(),
+        index: (index_desc.clone(), index_bytes),
+        manifests,
+        blobs,
+    })
 }
 
 fn retryable(e: &OciDistributionError) -> bool {
     match e {
-        OciDistributionError::RequestError(e) => e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
+        OciDistributionError::RequestError(e) => match e.status() {
+            Some(status) => status.is_server_error(),
+            None => e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
+        },
         OciDistributionError::ServerError { code, .. } => *code >= 500,
         OciDistributionError::IoError(_) => true,
         _ => false,
@@ -131,18 +174,28 @@ fn retryable(e: &OciDistributionError) -> bool {
 /// Turns a registry error into one sentence a user can act on.
 fn explain(target: &Target, e: OciDistributionError) -> anyhow::Error {
     let scheme = if target.uses_http() { "http" } else { "https" };
+    let status = match &e {
+        OciDistributionError::RequestError(r) => r.status().map(|s| s.as_u16()),
+        OciDistributionError::ServerError { code, .. } => Some(*code),
+        OciDistributionError::UnauthorizedError { .. } => Some(401),
+        _ => None,
+    };
     match &e {
         OciDistributionError::RequestError(r) if r.is_connect() => anyhow::anyhow!(
             "cannot connect to the registry at {scheme}://{}: is it running? (the local one starts with `cargo xtask registry up`)",
             target.registry
         ),
-        OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => anyhow::anyhow!(
-            "the registry {} refused us (401 unauthorized): give credentials with --username and --password-stdin, or log in so that ~/.docker/config.json has them",
-            target.registry
-        ),
-        OciDistributionError::ServerError { code, .. } if *code >= 500 => {
-            anyhow::anyhow!("the registry {} failed with HTTP {code} after {ATTEMPTS} attempts: {e}", target.registry)
+        _ if status == Some(401) || matches!(e, OciDistributionError::AuthenticationFailure(_)) => {
+            anyhow::anyhow!(
+                "the registry {} refused us (401 unauthorized): give credentials with --username and --password-stdin, or log in so that ~/.docker/config.json has them",
+                target.registry
+            )
         }
+        _ if status.is_some_and(|s| s >= 500) => anyhow::anyhow!(
+            "the registry {} failed with HTTP {} after {ATTEMPTS} attempts: {e}",
+            target.registry,
+            status.unwrap_or_default()
+        ),
         _ => anyhow::anyhow!("registry {}: {e}", target.registry),
     }
 }
@@ -169,12 +222,24 @@ where
 
 /// A client for the target.
 pub fn client(target: &Target) -> Client {
-    let protocol = if target.uses_http() { ClientProtocol::Http } else { ClientProtocol::Https };
-    Client::new(ClientConfig { protocol, ..Default::default() })
+    let protocol = if target.uses_http() {
+        ClientProtocol::Http
+    } else {
+        ClientProtocol::Https
+    };
+    Client::new(ClientConfig {
+        protocol,
+        ..Default::default()
+    })
 }
 
 /// Pushes every named image of the layout. Verifies the whole layout first.
-pub async fn push_layout(layout: &Layout, target: &Target, auth: &RegistryAuth, progress: &mut dyn FnMut(Progress)) -> Result<Vec<ImagePush>> {
+pub async fn push_layout(
+    layout: &Layout,
+    target: &Target,
+    auth: &RegistryAuth,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<ImagePush>> {
     let refs = layout.refs()?;
     if refs.is_empty() {
         bail!("{} holds no named images to push", layout.dir().display());
@@ -193,26 +258,62 @@ pub async fn push_layout(layout: &Layout, target: &Target, auth: &RegistryAuth, 
     Ok(report)
 }
 
-async fn push_image(client: &Client, target: &Target, auth: &RegistryAuth, image: &ImageContent, progress: &mut dyn FnMut(Progress)) -> Result<ImagePush> {
-    let reference: Reference = target.reference(&image.name).parse().with_context(|| format!("bad image reference {}", target.reference(&image.name)))?;
-    with_retries(target, || client.auth(&reference, auth, RegistryOperation::Push)).await?;
+async fn push_image(
+    client: &Client,
+    target: &Target,
+    auth: &RegistryAuth,
+    image: &ImageContent,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<ImagePush> {
+    let reference: Reference = target
+        .reference(&image.name)
+        .parse()
+        .with_context(|| format!("bad image reference {}", target.reference(&image.name)))?;
+    with_retries(target, || {
+        client.auth(&reference, auth, RegistryOperation::Push)
+    })
+    .await?;
     let total: u64 = image.blobs.iter().map(|(d, _)| d.size()).sum();
-    progress(Progress::ImageStarted { name: &image.name, blobs: image.blobs.len(), bytes: total });
-    let mut result = ImagePush { name: image.name.clone(), reference: reference.whole(), index_digest: image.index.0.digest().to_string(), ..Default::default() };
+    progress(Progress::ImageStarted {
+        name: &image.name,
+        blobs: image.blobs.len(),
+        bytes: total,
+    });
+    let mut result = ImagePush {
+        name: image.name.clone(),
+        reference: reference.whole(),
+        index_digest: image.index.0.digest().to_string(),
+        ..Default::default()
+    };
     for (desc, bytes) in &image.blobs {
         let digest = desc.digest().to_string();
         let exists = with_retries(target, || client.blob_exists(&reference, &digest)).await?;
         if !exists {
-            with_retries(target, || client.push_blob(&reference, bytes.clone(), &digest)).await?;
+            with_retries(target, || {
+                client.push_blob(&reference, bytes.clone(), &digest)
+            })
+            .await?;
             result.blobs_uploaded += 1;
             result.bytes_uploaded += desc.size();
         } else {
             result.blobs_skipped += 1;
         }
-        progress(Progress::BlobDone { name: &image.name, digest: &digest, bytes: desc.size(), uploaded: !exists });
+        progress(Progress::BlobDone {
+            name: &image.name,
+            digest: &digest,
+            bytes: desc.size(),
+            uploaded: !exists,
+        });
     }
     for (desc, bytes) in &image.manifests {
-        let by_digest: Reference = format!("{}/{}/{}@{}", target.registry, target.namespace, image.name, desc.digest()).parse()?;
+        let by_digest: Reference = format!(
+            "{}/{}/{}@{}",
+            target.registry,
+            target.namespace,
+            image.name,
+            desc.digest()
+        )
+        .parse()?;
         push_manifest(client, target, &by_digest, bytes, desc).await?;
     }
     push_manifest(client, target, &reference, &image.index.1, &image.index.0).await?;
@@ -221,8 +322,18 @@ async fn push_image(client: &Client, target: &Target, auth: &RegistryAuth, image
 }
 
 /// Pushes a manifest's exact bytes, so the registry's digest is the layout's.
-async fn push_manifest(client: &Client, target: &Target, reference: &Reference, bytes: &[u8], desc: &Descriptor) -> Result<()> {
-    let content_type = http::HeaderValue::from_str(&desc.media_type().to_string()).context("bad media type")?;
-    with_retries(target, || client.push_manifest_raw(reference, bytes.to_vec(), content_type.clone())).await?;
+async fn push_manifest(
+    client: &Client,
+    target: &Target,
+    reference: &Reference,
+    bytes: &[u8],
+    desc: &Descriptor,
+) -> Result<()> {
+    let content_type =
+        http::HeaderValue::from_str(&desc.media_type().to_string()).context("bad media type")?;
+    with_retries(target, || {
+        client.push_manifest_raw(reference, bytes.to_vec(), content_type.clone())
+    })
+    .await?;
     Ok(())
 }
