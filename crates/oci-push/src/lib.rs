@@ -330,7 +330,7 @@ async fn push_manifest(
     desc: &Descriptor,
 ) -> Result<()> {
     let content_type =
-        http::HeaderValue::from_str(&desc.media_type().to_string()).context("bad media type")?;
+        http::HeaderValue::from_str(desc.media_type().as_ref()).context("bad media type")?;
     with_retries(target, || {
         client.push_manifest_raw(reference, bytes.to_vec(), content_type.clone())
     })
