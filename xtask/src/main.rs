@@ -58,13 +58,20 @@ enum Cmd {
     /// (skipping those it has), then the platform manifests, then the index under its tag.
     /// Default: the local registry, started on demand.
     Push(PushArgs),
+    /// Pull and start the images, every run verified (platform, exit status, checksum), and
+    /// write results/<timestamp>/runs.json, summary.csv and a summary table. Runtime: the
+    /// in-process floor runtime (pull with oci-client into its own store, chroot for native
+    /// entries, qemu-user for foreign ones, wasmtime in-process for wasm, JIT and precompiled).
+    /// Needs root (chroot). Default registry: the local one, started on demand.
+    Bench(BenchArgs),
     /// Setup, build, then run the whole test suite (`cargo test --workspace`).
     Test {
         /// Extra arguments for `cargo test` (after `--`).
         #[arg(last = true)]
         cargo_test_args: Vec<String>,
     },
-    /// The main job, end to end: setup, build the workloads, build the images.
+    /// The main job, end to end: setup, build the workloads, build the images, push them to
+    /// the local registry, bench them.
     All {
         #[command(flatten)]
         images: ImagesArgs,
@@ -100,6 +107,34 @@ struct PushArgs {
     /// The OCI image layout to push (default <build-dir>/oci).
     #[arg(long)]
     layout: Option<PathBuf>,
+}
+
+#[derive(clap::Parser)]
+struct BenchArgs {
+    /// Images to measure (e.g. matmul-rust); default: every image in the layout.
+    #[arg(long = "image")]
+    images: Vec<String>,
+    /// Platforms to measure (amd64, arm64, riscv64, wasm); default: all four.
+    #[arg(long = "platform", value_parser = parse_platform)]
+    platforms: Vec<platform::Platform>,
+    /// fresh (the image removed from the store before each pull) and/or cached; default: both.
+    #[arg(long = "mode")]
+    modes: Vec<bench::Mode>,
+    /// Measured runs per cell.
+    #[arg(long, default_value_t = 10)]
+    iterations: usize,
+    /// Unmeasured runs before them.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// HOST[:PORT]/NAMESPACE to pull from; default: the local registry (namespace wnb).
+    #[arg(long)]
+    registry: Option<String>,
+    /// The tag to pull.
+    #[arg(long, default_value = "latest")]
+    tag: String,
+    /// Where results/<timestamp>/ goes.
+    #[arg(long, default_value_os_t = workspace_root().join("results"))]
+    results: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -168,6 +203,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Push(args) => push(&build_dir, &args),
+        Cmd::Bench(args) => bench(&build_dir, &args),
         Cmd::Test { cargo_test_args } => {
             setup(&workspace, &build_dir)?;
             build(&workspace, &build_dir)?;
@@ -177,7 +213,8 @@ fn run(cli: Cli) -> Result<()> {
             setup(&workspace, &build_dir)?;
             build(&workspace, &build_dir)?;
             build_images(&workspace, &build_dir, &images)?;
-            push(&build_dir, &PushArgs::default_local())
+            push(&build_dir, &PushArgs::default_local())?;
+            bench(&build_dir, &BenchArgs::parse_from(["bench"]))
         }
     }
 }
@@ -398,6 +435,105 @@ fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
         } else {
             ""
         }
+    ));
+    Ok(())
+}
+
+fn parse_platform(s: &str) -> std::result::Result<platform::Platform, String> {
+    s.parse()
+        .map_err(|e: platform::UnknownPlatform| e.to_string())
+}
+
+fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
+    let prefix = match &args.registry {
+        Some(r) => r.trim_end_matches('/').to_owned(),
+        None => {
+            let local = local_registry::LocalRegistry::new(
+                local_registry::DEFAULT_ADDR.parse()?,
+                &build_dir.join("registry"),
+            )?;
+            local.up()?;
+            format!("{}/wnb", local.host())
+        }
+    };
+    let target = oci_push::Target::parse(&prefix, &args.tag, false)?;
+    let images = if args.images.is_empty() {
+        Layout::open(&build_dir.join("oci"))
+            .context("name the images with --image, or build them first")?
+            .refs()?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    } else {
+        args.images.clone()
+    };
+    let plan = bench::Plan {
+        repository_prefix: prefix,
+        tag: args.tag.clone(),
+        images,
+        platforms: if args.platforms.is_empty() {
+            platform::Platform::ALL.to_vec()
+        } else {
+            args.platforms.clone()
+        },
+        modes: if args.modes.is_empty() {
+            vec![bench::Mode::Fresh, bench::Mode::Cached]
+        } else {
+            args.modes.clone()
+        },
+        warmup: args.warmup,
+        iterations: args.iterations,
+    };
+    let floor = bench::floor::Floor::new(
+        &build_dir.join("floor"),
+        oci_push::client(&target),
+        oci_client::secrets::RegistryAuth::Anonymous,
+    )?;
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new(plan.run_count() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    log(&format!(
+        "floor runtime: {} runs ({} warm-up + {} measured per cell)",
+        plan.run_count(),
+        plan.warmup,
+        plan.iterations
+    ));
+    let mut last_cell = String::new();
+    let records = bench::bench_floor(&floor, &plan, &mut |r| {
+        bar.inc(1);
+        let cell = format!(
+            "{} {} {} {} {}",
+            r.runtime,
+            r.variant.as_deref().unwrap_or("-"),
+            r.image,
+            r.platform,
+            r.mode
+        );
+        if cell != last_cell && bar.is_hidden() {
+            log(&format!("measuring {cell}"));
+            last_cell = cell;
+        }
+        if let Some(e) = &r.error {
+            bar.suspend(|| {
+                log(&format!(
+                    "FAILED {} {} {} #{}: {e}",
+                    r.image, r.platform, r.mode, r.iteration
+                ))
+            });
+        }
+    });
+    bar.finish_and_clear();
+    let groups = bench::results::summarise(&records);
+    let dir = bench::results::timestamped_dir(&args.results);
+    bench::results::write(&dir, &records, &groups)?;
+    print!("{}", bench::results::render(&groups));
+    let failed = records.iter().filter(|r| !r.ok && !r.warmup).count();
+    log(&format!(
+        "results in {} ({} runs, {failed} failed)",
+        dir.display(),
+        records.len()
     ));
     Ok(())
 }

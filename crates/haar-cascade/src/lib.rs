@@ -91,6 +91,23 @@ impl fmt::Display for CascadeError {
 impl std::error::Error for CascadeError {}
 
 impl Cascade {
+    /// A validated cascade: every reader goes through here.
+    pub fn new(
+        width: u32,
+        height: u32,
+        features: Vec<Vec<WeightedRect>>,
+        stages: Vec<Stage>,
+    ) -> Result<Cascade, CascadeError> {
+        let cascade = Cascade {
+            width,
+            height,
+            features,
+            stages,
+        };
+        cascade.validate()?;
+        Ok(cascade)
+    }
+
     /// Checks every index and rectangle, so that detection cannot read outside the window.
     pub fn validate(&self) -> Result<(), CascadeError> {
         let err = |m: String| Err(CascadeError(m));
@@ -212,14 +229,7 @@ impl Cascade {
                 "unexpected data after the last stage: {extra:?}"
             )));
         }
-        let cascade = Cascade {
-            width,
-            height,
-            features,
-            stages,
-        };
-        cascade.validate()?;
-        Ok(cascade)
+        Cascade::new(width, height, features, stages)
     }
 }
 

@@ -110,12 +110,5 @@ pub fn parse(xml: &str) -> Result<Cascade, CascadeError> {
         };
         stages.push(Stage { threshold, stumps });
     }
-    let cascade = Cascade {
-        width,
-        height,
-        features,
-        stages,
-    };
-    cascade.validate()?;
-    Ok(cascade)
+    Cascade::new(width, height, features, stages)
 }

@@ -122,6 +122,7 @@ fn build_platform(
                 .entrypoint(vec![image.entrypoint.path.clone()])
                 .cmd(image.args.clone())
                 .working_dir("/")
+                .volumes(spec.dirs.clone())
                 .build()?,
         )
         .rootfs(

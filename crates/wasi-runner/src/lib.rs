@@ -37,6 +37,10 @@ pub struct Outcome {
     pub exit_code: i32,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// Linking and instantiating the module.
+    pub instantiate: std::time::Duration,
+    /// Calling `_start` until it returned or exited.
+    pub execute: std::time::Duration,
 }
 
 /// A wasmtime engine set up for wasip1 command modules.
@@ -67,6 +71,38 @@ impl WasiRunner {
             .context("cannot compile the WebAssembly module")
     }
 
+    /// Compiles a module ahead of time, for [`WasiRunner::load_precompiled`].
+    pub fn precompile(&self, wasm: &[u8]) -> Result<Vec<u8>> {
+        if !wasm.starts_with(b"\0asm") {
+            bail!("not a WebAssembly module (it does not start with the `\\0asm` magic)");
+        }
+        self.engine
+            .precompile_module(wasm)
+            .map_err(anyhow::Error::from)
+            .context("cannot precompile the module")
+    }
+
+    /// Loads a module precompiled by this engine configuration.
+    ///
+    /// # Safety
+    /// The file must have been written by [`WasiRunner::precompile`] of an engine with the same
+    /// configuration (wasmtime checks the version and configuration, not the code's integrity),
+    /// and not be modified while loaded.
+    pub unsafe fn load_precompiled(&self, path: &std::path::Path) -> Result<Module> {
+        // SAFETY: upheld by the caller, as documented above.
+        unsafe { Module::deserialize_file(&self.engine, path) }
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("cannot load the precompiled module {}", path.display()))
+    }
+
+    /// A hash of everything that makes precompiled code of this engine reusable.
+    pub fn compatibility_key(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        format!("{:016x}", h.finish())
+    }
+
     /// Instantiates the module and calls its `_start`, to completion.
     pub fn run(&self, module: &Module, invocation: &Invocation) -> Result<Outcome> {
         let stdout = MemoryOutputPipe::new(OUTPUT_LIMIT);
@@ -90,6 +126,7 @@ impl WasiRunner {
                 .map_err(anyhow::Error::from)
                 .with_context(|| format!("cannot preopen {} as {}", p.host.display(), p.guest))?;
         }
+        let started = std::time::Instant::now();
         let mut store = Store::new(&self.engine, builder.build_p1());
         let mut linker: Linker<WasiP1Ctx> = Linker::new(&self.engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
@@ -101,6 +138,8 @@ impl WasiRunner {
             .get_typed_func::<(), ()>(&mut store, "_start")
             .map_err(anyhow::Error::from)
             .context("the module has no `_start`: it is not a WASI command")?;
+        let instantiate = started.elapsed();
+        let called = std::time::Instant::now();
         let exit_code = match start.call(&mut store, ()) {
             Ok(()) => 0,
             Err(e) => match e.downcast_ref::<I32Exit>() {
@@ -108,11 +147,14 @@ impl WasiRunner {
                 None => return Err(anyhow::Error::from(e).context("the module trapped")),
             },
         };
+        let execute = called.elapsed();
         drop(store);
         Ok(Outcome {
             exit_code,
             stdout: stdout.contents().to_vec(),
             stderr: stderr.contents().to_vec(),
+            instantiate,
+            execute,
         })
     }
 }

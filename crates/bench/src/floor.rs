@@ -1,0 +1,455 @@
+//! The floor runtime: the least work that can pull and start an image, as the reference for
+//! the physical limit.
+//!
+//! Pull: resolve the tag to the index and the platform's manifest, fetch config and layers
+//! into a content store of its own, verify every digest, unpack the layers safely into a
+//! rootfs. Start: a native entry point runs as a plain process chrooted into the rootfs (a
+//! foreign one under its qemu-user emulator, copied into the rootfs); a wasm entry point runs
+//! in-process under wasmtime with the rootfs preopened read-only as `/` and each of the image's
+//! volumes writable — JIT-compiled, or loaded from a module precompiled once and cached by
+//! module digest and engine configuration.
+
+use anyhow::{Context, Result, bail};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use oci_image::layer::{Compression, sha256_digest};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+use platform::Platform;
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use wasi_runner::{Invocation, Preopen, WasiRunner};
+
+const ACCEPT: &[&str] = &[
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+];
+/// Where the emulator goes inside a foreign image's rootfs.
+const QEMU_IN_ROOTFS: &str = "/.wnb-qemu";
+
+/// How wasm modules are prepared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WasmMode {
+    Jit,
+    Precompiled,
+}
+
+impl WasmMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            WasmMode::Jit => "jit",
+            WasmMode::Precompiled => "precompiled",
+        }
+    }
+}
+
+/// Phase durations of one pull or run, in the order they happened.
+pub type Phases = BTreeMap<String, f64>;
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// A pulled, unpacked image.
+pub struct Pulled {
+    pub platform: Platform,
+    pub config: ImageConfiguration,
+    pub rootfs: PathBuf,
+    /// The module of an `application/wasm` layer, if the image ships one.
+    pub wasm_layer: Option<(String, PathBuf)>,
+}
+
+/// What a started container did.
+pub struct Started {
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// Wall-clock ns when the start was requested (comparable with the protocol's unix_ns).
+    pub requested_unix_ns: u64,
+    pub total: Duration,
+    pub phases: Phases,
+    pub emulated: bool,
+}
+
+pub struct Floor {
+    dir: PathBuf,
+    /// Registry traffic is async; wasmtime-wasi's sync API must not run inside a runtime, so
+    /// the floor owns one and blocks on it only for pulls.
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    auth: RegistryAuth,
+    wasm: WasiRunner,
+}
+
+impl Floor {
+    /// `dir` holds the content store, rootfs trees and the precompiled-module cache.
+    pub fn new(dir: &Path, client: Client, auth: RegistryAuth) -> Result<Floor> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Floor {
+            dir: dir.to_owned(),
+            runtime,
+            client,
+            auth,
+            wasm: WasiRunner::new()?,
+        })
+    }
+
+    fn blob_path(&self, digest: &str) -> PathBuf {
+        self.dir.join("content").join(digest.replace(':', "-"))
+    }
+
+    /// Forgets every pulled image: the next pull is fresh.
+    pub fn clear_store(&self) -> Result<()> {
+        for sub in ["content", "rootfs"] {
+            let p = self.dir.join(sub);
+            if p.exists() {
+                std::fs::remove_dir_all(&p)
+                    .with_context(|| format!("cannot clear {}", p.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pulls one platform of an image index, recording the phases.
+    pub fn pull(&self, reference: &str, platform: Platform, phases: &mut Phases) -> Result<Pulled> {
+        self.runtime
+            .block_on(self.pull_async(reference, platform, phases))
+    }
+
+    async fn pull_async(
+        &self,
+        reference: &str,
+        platform: Platform,
+        phases: &mut Phases,
+    ) -> Result<Pulled> {
+        let reference: Reference = reference
+            .parse()
+            .with_context(|| format!("bad reference {reference}"))?;
+        let t = Instant::now();
+        let (index_bytes, _) = self
+            .client
+            .pull_manifest_raw(&reference, &self.auth, ACCEPT)
+            .await
+            .with_context(|| format!("cannot resolve {reference}"))?;
+        let index: ImageIndex = serde_json::from_slice(&index_bytes)
+            .with_context(|| format!("{reference} is not an image index"))?;
+        let entry = index
+            .manifests()
+            .iter()
+            .find(|m| {
+                m.platform().as_ref().is_some_and(|p| {
+                    p.architecture().to_string() == platform.oci_arch()
+                        && p.os().to_string() == platform.oci_os()
+                        && p.variant().as_deref() == platform.oci_variant()
+                })
+            })
+            .with_context(|| format!("{reference} has no {} entry", platform.oci_platform()))?
+            .clone();
+        let by_digest = Reference::with_digest(
+            reference.registry().into(),
+            reference.repository().into(),
+            entry.digest().to_string(),
+        );
+        let (manifest_bytes, _) = self
+            .client
+            .pull_manifest_raw(&by_digest, &self.auth, ACCEPT)
+            .await?;
+        verify_digest(&manifest_bytes, &entry)?;
+        let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)?;
+        phases.insert("resolve".into(), ms(t.elapsed()));
+
+        let blobs: Vec<Descriptor> = std::iter::once(manifest.config().clone())
+            .chain(manifest.layers().iter().cloned())
+            .collect();
+        let (mut fetch, mut verify) = (Duration::ZERO, Duration::ZERO);
+        std::fs::create_dir_all(self.dir.join("content"))?;
+        for d in &blobs {
+            let path = self.blob_path(d.digest().as_ref());
+            if path.exists() {
+                continue;
+            }
+            let t = Instant::now();
+            let mut bytes = Vec::with_capacity(d.size() as usize);
+            self.client
+                .pull_blob(&reference, d.digest().to_string().as_str(), &mut bytes)
+                .await
+                .with_context(|| format!("cannot fetch blob {} of {reference}", d.digest()))?;
+            fetch += t.elapsed();
+            let t = Instant::now();
+            verify_digest(&bytes, d)?;
+            verify += t.elapsed();
+            let tmp = path.with_extension("partial");
+            std::fs::write(&tmp, &bytes)?;
+            std::fs::rename(&tmp, &path)?;
+        }
+        phases.insert("fetch".into(), ms(fetch));
+        phases.insert("verify".into(), ms(verify));
+
+        let t = Instant::now();
+        let config: ImageConfiguration = serde_json::from_slice(&std::fs::read(
+            self.blob_path(manifest.config().digest().as_ref()),
+        )?)?;
+        if config.architecture().to_string() != platform.oci_arch()
+            || config.os().to_string() != platform.oci_os()
+        {
+            bail!(
+                "{reference}: the {} entry's config says {}/{}",
+                platform.oci_platform(),
+                config.os(),
+                config.architecture()
+            );
+        }
+        let rootfs = self
+            .dir
+            .join("rootfs")
+            .join(entry.digest().to_string().replace(':', "-"));
+        let mut wasm_layer = None;
+        for layer in manifest.layers() {
+            let path = self.blob_path(layer.digest().as_ref());
+            match Compression::of_media_type(layer.media_type()) {
+                _ if layer.media_type() == &MediaType::Other("application/wasm".into()) => {
+                    wasm_layer = Some((layer.digest().to_string(), path));
+                }
+                Some(c) if !rootfs.exists() || rootfs.with_extension("partial").exists() => {
+                    let partial = rootfs.with_extension("partial");
+                    std::fs::create_dir_all(&partial)?;
+                    let tar = c.decompress(&std::fs::read(&path)?)?;
+                    // tar's unpack refuses absolute paths and `..`, so a layer cannot write outside.
+                    tar::Archive::new(&tar[..])
+                        .unpack(&partial)
+                        .with_context(|| format!("cannot unpack layer {}", layer.digest()))?;
+                }
+                Some(_) => {}
+                None => bail!(
+                    "{reference}: unsupported layer media type {}",
+                    layer.media_type()
+                ),
+            }
+        }
+        let partial = rootfs.with_extension("partial");
+        if partial.exists() {
+            std::fs::rename(&partial, &rootfs)?;
+        }
+        std::fs::create_dir_all(&rootfs)?;
+        phases.insert("unpack".into(), ms(t.elapsed()));
+        Ok(Pulled {
+            platform,
+            config,
+            rootfs,
+            wasm_layer,
+        })
+    }
+
+    /// Starts the pulled image with its configured entry point and arguments.
+    pub fn start(&self, pulled: &Pulled, wasm_mode: WasmMode) -> Result<Started> {
+        let cfg = pulled
+            .config
+            .config()
+            .as_ref()
+            .context("the image has no runtime config")?;
+        let mut argv: Vec<String> = cfg.entrypoint().clone().unwrap_or_default();
+        argv.extend(cfg.cmd().clone().unwrap_or_default());
+        let Some(entry) = argv.first().cloned() else {
+            bail!("the image has neither Entrypoint nor Cmd")
+        };
+        if pulled.platform.is_wasm() {
+            self.start_wasm(pulled, &entry, argv, wasm_mode)
+        } else {
+            self.start_native(pulled, &entry, argv)
+        }
+    }
+
+    fn start_native(&self, pulled: &Pulled, entry: &str, argv: Vec<String>) -> Result<Started> {
+        let emulated = Platform::host() != Some(pulled.platform);
+        let mut cmd = if emulated {
+            let qemu = pulled
+                .platform
+                .qemu_user()
+                .context("no emulator for this platform")?;
+            let qemu_path = which_path(qemu)
+                .with_context(|| format!("{qemu} is not installed (Debian qemu-user-static)"))?;
+            let inside = pulled.rootfs.join(&QEMU_IN_ROOTFS[1..]);
+            if !inside.exists() {
+                std::fs::copy(&qemu_path, &inside)
+                    .with_context(|| format!("cannot copy {qemu} into the rootfs"))?;
+            }
+            let mut c = Command::new(QEMU_IN_ROOTFS);
+            c.arg(entry);
+            c
+        } else {
+            Command::new(entry)
+        };
+        cmd.args(&argv[1..])
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let root = pulled.rootfs.clone();
+        // SAFETY: only async-signal-safe calls (chroot, chdir) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                std::os::unix::fs::chroot(&root)?;
+                std::env::set_current_dir("/")
+            });
+        }
+        let requested_unix_ns = protocol::now_unix_ns();
+        let t = Instant::now();
+        let out = cmd.output().with_context(|| {
+            format!("cannot start {entry} (the floor runtime chroots, which needs root)")
+        })?;
+        let total = t.elapsed();
+        Ok(Started {
+            exit_code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            requested_unix_ns,
+            total,
+            phases: Phases::new(),
+            emulated,
+        })
+    }
+
+    fn start_wasm(
+        &self,
+        pulled: &Pulled,
+        entry: &str,
+        argv: Vec<String>,
+        mode: WasmMode,
+    ) -> Result<Started> {
+        let (module_digest, module_path) = match &pulled.wasm_layer {
+            Some((d, p)) => (d.clone(), p.clone()),
+            None => {
+                let p = pulled.rootfs.join(entry.trim_start_matches('/'));
+                let bytes =
+                    std::fs::read(&p).with_context(|| format!("the image has no {entry}"))?;
+                (sha256_digest(&bytes), p)
+            }
+        };
+        let out_dirs = tempfile::tempdir()?;
+        let mut preopens = vec![Preopen {
+            host: pulled.rootfs.clone(),
+            guest: "/".into(),
+            writable: false,
+        }];
+        for volume in pulled
+            .config
+            .config()
+            .as_ref()
+            .and_then(|c| c.volumes().clone())
+            .unwrap_or_default()
+        {
+            let host = out_dirs
+                .path()
+                .join(volume.trim_start_matches('/').replace('/', "_"));
+            std::fs::create_dir_all(&host)?;
+            preopens.push(Preopen {
+                host,
+                guest: volume,
+                writable: true,
+            });
+        }
+        let mut phases = Phases::new();
+        let requested_unix_ns = protocol::now_unix_ns();
+        let t = Instant::now();
+        let module = match mode {
+            WasmMode::Jit => self.wasm.compile(&std::fs::read(&module_path)?)?,
+            WasmMode::Precompiled => {
+                let cached = self.precompiled_path(&module_digest);
+                if !cached.exists() {
+                    bail!(
+                        "no precompiled module for {module_digest}: call prepare_precompiled first"
+                    );
+                }
+                // SAFETY: the cache holds only files this engine configuration wrote (the key
+                // includes its compatibility hash), each renamed into place when complete.
+                unsafe { self.wasm.load_precompiled(&cached)? }
+            }
+        };
+        phases.insert(
+            if mode == WasmMode::Jit {
+                "compile"
+            } else {
+                "load"
+            }
+            .into(),
+            ms(t.elapsed()),
+        );
+        let outcome = self.wasm.run(
+            &module,
+            &Invocation {
+                args: argv,
+                env: vec![],
+                preopens,
+            },
+        )?;
+        let total = t.elapsed();
+        phases.insert("instantiate".into(), ms(outcome.instantiate));
+        Ok(Started {
+            exit_code: outcome.exit_code,
+            stdout: String::from_utf8_lossy(&outcome.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&outcome.stderr).into_owned(),
+            requested_unix_ns,
+            total,
+            phases,
+            emulated: false,
+        })
+    }
+
+    fn precompiled_path(&self, module_digest: &str) -> PathBuf {
+        self.dir.join("precompiled").join(format!(
+            "{}-{}.cwasm",
+            module_digest.replace(':', "-"),
+            self.wasm.compatibility_key()
+        ))
+    }
+
+    /// Precompiles the pulled wasm module into the cache, unless it is there. Returns the time taken.
+    pub fn prepare_precompiled(&self, pulled: &Pulled) -> Result<Duration> {
+        let entry = pulled
+            .config
+            .config()
+            .as_ref()
+            .and_then(|c| c.entrypoint().clone())
+            .and_then(|e| e.first().cloned())
+            .context("no entry point")?;
+        let (digest, path) = match &pulled.wasm_layer {
+            Some((d, p)) => (d.clone(), p.clone()),
+            None => {
+                let p = pulled.rootfs.join(entry.trim_start_matches('/'));
+                (sha256_digest(&std::fs::read(&p)?), p)
+            }
+        };
+        let cached = self.precompiled_path(&digest);
+        if cached.exists() {
+            return Ok(Duration::ZERO);
+        }
+        let t = Instant::now();
+        let bytes = self.wasm.precompile(&std::fs::read(&path)?)?;
+        std::fs::create_dir_all(cached.parent().unwrap_or(&self.dir))?;
+        let tmp = cached.with_extension("partial");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, &cached)?;
+        Ok(t.elapsed())
+    }
+}
+
+fn verify_digest(bytes: &[u8], d: &Descriptor) -> Result<()> {
+    let actual = sha256_digest(bytes);
+    if actual != d.digest().to_string() || bytes.len() as u64 != d.size() {
+        bail!(
+            "the registry sent content for {} that hashes to {actual}: refusing it",
+            d.digest()
+        );
+    }
+    Ok(())
+}
+
+fn which_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|p| p.join(program))
+        .find(|p| p.is_file())
+}

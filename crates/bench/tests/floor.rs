@@ -1,0 +1,289 @@
+//! The floor runtime against a real registry: every platform pulled and started and verified,
+//! fresh and cached, wasm JIT and precompiled; and its faults: registry down mid-bench, a
+//! tampered blob in the registry's storage, an entry point that exits non-zero.
+//! Needs root (chroot) and a workload build (`cargo xtask test` builds first).
+
+use bench::floor::Floor;
+use bench::record::RunRecord;
+use bench::{Mode, Plan, bench_floor};
+use local_registry::LocalRegistry;
+use oci_client::secrets::RegistryAuth;
+use oci_image::{BuildOptions, build_layout, load_definitions};
+use oci_push::{Target, push_layout};
+use platform::Platform;
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn build_dir() -> PathBuf {
+    std::env::var_os("WNB_BUILD_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("build"))
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Builds the named images from `defs` and pushes them to a fresh registry under `namespace`.
+fn registry_with(
+    tmp: &Path,
+    defs: &Path,
+    images: &[&str],
+    namespace: &str,
+) -> (LocalRegistry, Target) {
+    let specs: Vec<_> = load_definitions(defs, &build_dir())
+        .unwrap()
+        .into_iter()
+        .filter(|s| images.contains(&s.name.as_str()))
+        .collect();
+    let layout_dir = tmp.join(format!("oci-{namespace}"));
+    build_layout(
+        &specs,
+        &BuildOptions {
+            source_date_epoch: 1_700_000_000,
+            ..Default::default()
+        },
+        &layout_dir,
+        &mut |_| {},
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let reg = LocalRegistry::new(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        &tmp.join("registry"),
+    )
+    .unwrap();
+    reg.up().unwrap();
+    let target = Target::parse(&format!("{}/{namespace}", reg.host()), "latest", false).unwrap();
+    let layout = oci_image::Layout::open(&layout_dir).unwrap();
+    rt().block_on(push_layout(
+        &layout,
+        &target,
+        &RegistryAuth::Anonymous,
+        &mut |_| {},
+    ))
+    .unwrap();
+    (reg, target)
+}
+
+fn plan(target: &Target, images: &[&str], platforms: &[Platform], modes: &[Mode]) -> Plan {
+    Plan {
+        repository_prefix: format!("{}/{}", target.registry, target.namespace),
+        tag: "latest".into(),
+        images: images.iter().map(|s| s.to_string()).collect(),
+        platforms: platforms.to_vec(),
+        modes: modes.to_vec(),
+        warmup: 0,
+        iterations: 2,
+    }
+}
+
+fn run(tmp: &Path, target: &Target, plan: &Plan) -> Vec<RunRecord> {
+    let floor = Floor::new(
+        &tmp.join("floor"),
+        oci_push::client(target),
+        RegistryAuth::Anonymous,
+    )
+    .unwrap();
+    bench_floor(&floor, plan, &mut |_| {})
+}
+
+#[test]
+fn every_platform_pulls_starts_and_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = ["sort-rust", "matmul-go"];
+    let (reg, target) = registry_with(tmp.path(), &workspace().join("images"), &images, "wnb");
+    let records = run(
+        tmp.path(),
+        &target,
+        &plan(
+            &target,
+            &images,
+            &Platform::ALL,
+            &[Mode::Fresh, Mode::Cached],
+        ),
+    );
+    // 2 images × (3 native + 2 wasm variants) × 2 modes × 2 iterations.
+    assert_eq!(records.len(), 2 * 5 * 2 * 2);
+    for r in &records {
+        assert!(
+            r.ok,
+            "{} {} {} {:?}: {:?}",
+            r.image, r.platform, r.mode, r.variant, r.error
+        );
+        assert!(r.pull_ms.is_some() && r.time_to_main_ms.is_some() && r.total_ms.is_some());
+        assert_eq!(
+            r.emulated,
+            matches!(r.platform.as_str(), "arm64" | "riscv64"),
+            "{r:?}"
+        );
+        for phase in ["resolve", "fetch", "verify", "unpack", "main"] {
+            assert!(r.phases_ms.contains_key(phase), "{phase} missing in {r:?}");
+        }
+        if r.platform == "wasm" {
+            let compile = if r.variant.as_deref() == Some("jit") {
+                "compile"
+            } else {
+                "load"
+            };
+            assert!(
+                r.phases_ms.contains_key(compile) && r.phases_ms.contains_key("instantiate"),
+                "{r:?}"
+            );
+        }
+    }
+    // A cached pull fetches nothing.
+    for r in records
+        .iter()
+        .filter(|r| r.mode == "cached" && r.iteration > 0)
+    {
+        assert_eq!(r.phases_ms["fetch"], 0.0, "{r:?}");
+    }
+    let groups = bench::results::summarise(&records);
+    assert_eq!(groups.len(), 2 * 5 * 2);
+    assert!(groups.iter().all(|g| g.verified == 2 && g.failed == 0));
+    let dir = tmp.path().join("results");
+    bench::results::write(&dir, &records, &groups).unwrap();
+    let back: Vec<RunRecord> =
+        serde_json::from_slice(&std::fs::read(dir.join("runs.json")).unwrap()).unwrap();
+    assert_eq!(back, records);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("summary.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        1 + groups.len()
+    );
+    reg.down().unwrap();
+}
+
+#[test]
+fn a_registry_that_goes_down_fails_those_runs_and_the_bench_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (reg, target) = registry_with(
+        tmp.path(),
+        &workspace().join("images"),
+        &["matmul-rust"],
+        "wnb",
+    );
+    let floor = Floor::new(
+        &tmp.path().join("floor"),
+        oci_push::client(&target),
+        RegistryAuth::Anonymous,
+    )
+    .unwrap();
+    let plan = plan(
+        &target,
+        &["matmul-rust"],
+        &[Platform::Amd64, Platform::Wasm],
+        &[Mode::Fresh],
+    );
+    let mut seen = 0;
+    let records = bench_floor(&floor, &plan, &mut |_| {
+        seen += 1;
+        if seen == 1 {
+            reg.down().unwrap();
+        }
+    });
+    assert_eq!(records.len(), 2 * 3, "every planned run is reported");
+    assert!(records[0].ok);
+    for r in &records[1..] {
+        assert!(
+            !r.ok
+                && r.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("cannot resolve")),
+            "{r:?}"
+        );
+        assert!(r.time_to_main_ms.is_none());
+    }
+    let groups = bench::results::summarise(&records);
+    let wasm = groups.iter().find(|g| g.platform == "wasm").unwrap();
+    assert_eq!((wasm.verified, wasm.failed), (0, 2));
+    assert!(
+        wasm.time_to_main_ms.is_none(),
+        "failed runs are not averaged in"
+    );
+}
+
+#[test]
+fn a_tampered_blob_in_the_registry_is_refused_and_nothing_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (reg, target) = registry_with(
+        tmp.path(),
+        &workspace().join("images"),
+        &["sort-rust"],
+        "wnb",
+    );
+    // Corrupt every layer blob the registry stores (same size, other bytes).
+    let blobs = reg.storage_dir().join("docker/registry/v2/blobs/sha256");
+    let mut tampered = 0;
+    for prefix in std::fs::read_dir(&blobs).unwrap() {
+        for blob in std::fs::read_dir(prefix.unwrap().path()).unwrap() {
+            let data = blob.unwrap().path().join("data");
+            let mut bytes = std::fs::read(&data).unwrap();
+            if bytes.starts_with(&[0x1f, 0x8b]) {
+                let last = bytes.len() - 9;
+                bytes[last] ^= 0xff;
+                std::fs::write(&data, bytes).unwrap();
+                tampered += 1;
+            }
+        }
+    }
+    assert_eq!(tampered, 4);
+    let records = run(
+        tmp.path(),
+        &target,
+        &plan(&target, &["sort-rust"], &[Platform::Amd64], &[Mode::Fresh]),
+    );
+    for r in &records {
+        assert!(!r.ok, "{r:?}");
+        let e = r.error.as_deref().unwrap();
+        assert!(e.contains("digest") || e.contains("hashes to"), "{e}");
+        assert!(r.total_ms.is_none(), "nothing was started");
+    }
+    reg.down().unwrap();
+}
+
+#[test]
+fn an_entry_point_that_exits_non_zero_is_reported_as_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let defs = tmp.path().join("images");
+    std::fs::create_dir(&defs).unwrap();
+    let matmul = std::fs::read_to_string(workspace().join("images/matmul.toml")).unwrap();
+    std::fs::write(
+        defs.join("matmul.toml"),
+        matmul.replace("args = [\"100\"]", "args = [\"0\"]"),
+    )
+    .unwrap();
+    let (reg, target) = registry_with(tmp.path(), &defs, &["matmul-cpp"], "bad");
+    let records = run(
+        tmp.path(),
+        &target,
+        &plan(
+            &target,
+            &["matmul-cpp"],
+            &[Platform::Amd64, Platform::Wasm],
+            &[Mode::Cached],
+        ),
+    );
+    assert_eq!(records.len(), 2 * 3);
+    for r in &records {
+        assert!(!r.ok, "{r:?}");
+        assert!(
+            r.error.as_deref().unwrap().contains("exited with status 2"),
+            "{r:?}"
+        );
+    }
+    reg.down().unwrap();
+}
