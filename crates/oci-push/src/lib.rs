@@ -7,6 +7,7 @@
 //! finishes it. The whole layout is verified before the first byte is sent.
 
 use anyhow::{Context, Result, bail};
+use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
@@ -16,6 +17,8 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use std::future::Future;
 use std::time::Duration;
 
+/// Blob uploads in flight at once, per image.
+pub const UPLOAD_CONCURRENCY: usize = 4;
 /// Attempts per request for connection failures and 5xx answers.
 pub const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -227,8 +230,10 @@ pub fn client(target: &Target) -> Client {
     } else {
         ClientProtocol::Https
     };
+    // Monolithic uploads: one POST and one PUT per blob, not a chunked PATCH sequence.
     Client::new(ClientConfig {
         protocol,
+        use_monolithic_push: true,
         ..Default::default()
     })
 }
@@ -285,26 +290,37 @@ async fn push_image(
         index_digest: image.index.0.digest().to_string(),
         ..Default::default()
     };
-    for (desc, bytes) in &image.blobs {
-        let digest = desc.digest().to_string();
-        let exists = with_retries(target, || client.blob_exists(&reference, &digest)).await?;
-        if !exists {
-            with_retries(target, || {
-                client.push_blob(&reference, bytes.clone(), &digest)
-            })
-            .await?;
+    // Blobs go up several at a time: each upload waits mostly on the registry's writes.
+    let reference = &reference;
+    let mut uploads =
+        futures_util::stream::iter(image.blobs.iter().map(|(desc, bytes)| async move {
+            let digest = desc.digest().to_string();
+            let exists = with_retries(target, || client.blob_exists(reference, &digest)).await?;
+            if !exists {
+                with_retries(target, || {
+                    client.push_blob(reference, bytes.clone(), &digest)
+                })
+                .await?;
+            }
+            anyhow::Ok((desc, digest, exists))
+        }))
+        .buffer_unordered(UPLOAD_CONCURRENCY);
+    while let Some(done) = uploads.next().await {
+        let (desc, digest, existed) = done?;
+        if existed {
+            result.blobs_skipped += 1;
+        } else {
             result.blobs_uploaded += 1;
             result.bytes_uploaded += desc.size();
-        } else {
-            result.blobs_skipped += 1;
         }
         progress(Progress::BlobDone {
             name: &image.name,
             digest: &digest,
             bytes: desc.size(),
-            uploaded: !exists,
+            uploaded: !existed,
         });
     }
+    drop(uploads);
     for (desc, bytes) in &image.manifests {
         let by_digest: Reference = format!(
             "{}/{}/{}@{}",
