@@ -332,7 +332,7 @@ async fn push_image(
         .parse()?;
         push_manifest(client, target, &by_digest, bytes, desc).await?;
     }
-    push_manifest(client, target, &reference, &image.index.1, &image.index.0).await?;
+    push_manifest(client, target, reference, &image.index.1, &image.index.0).await?;
     progress(Progress::ImageDone(&result));
     Ok(result)
 }
