@@ -57,8 +57,9 @@ pub struct Pulled {
     pub platform: Platform,
     pub config: ImageConfiguration,
     pub rootfs: PathBuf,
-    /// The module of an `application/wasm` layer, if the image ships one.
-    pub wasm_layer: Option<(String, PathBuf)>,
+    /// A wasm entry's module: its digest (the cache key for precompiled code) and where it is
+    /// (an `application/wasm` layer, or the entry point in the rootfs). Found once, at pull.
+    pub module: Option<(String, PathBuf)>,
 }
 
 /// What a started container did.
@@ -235,12 +236,23 @@ impl Floor {
             std::fs::rename(&partial, &rootfs)?;
         }
         std::fs::create_dir_all(&rootfs)?;
+        let module = match wasm_layer {
+            Some(layer) => Some(layer),
+            None if platform.is_wasm() => {
+                let entry = entry_point(&config)?;
+                let path = rootfs.join(entry.trim_start_matches('/'));
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("{reference}: the image has no {entry}"))?;
+                Some((sha256_digest(&bytes), path))
+            }
+            None => None,
+        };
         phases.insert("unpack".into(), ms(t.elapsed()));
         Ok(Pulled {
             platform,
             config,
             rootfs,
-            wasm_layer,
+            module,
         })
     }
 
@@ -257,7 +269,7 @@ impl Floor {
             bail!("the image has neither Entrypoint nor Cmd")
         };
         if pulled.platform.is_wasm() {
-            self.start_wasm(pulled, &entry, argv, wasm_mode)
+            self.start_wasm(pulled, argv, wasm_mode)
         } else {
             self.start_native(pulled, &entry, argv)
         }
@@ -313,22 +325,11 @@ impl Floor {
         })
     }
 
-    fn start_wasm(
-        &self,
-        pulled: &Pulled,
-        entry: &str,
-        argv: Vec<String>,
-        mode: WasmMode,
-    ) -> Result<Started> {
-        let (module_digest, module_path) = match &pulled.wasm_layer {
-            Some((d, p)) => (d.clone(), p.clone()),
-            None => {
-                let p = pulled.rootfs.join(entry.trim_start_matches('/'));
-                let bytes =
-                    std::fs::read(&p).with_context(|| format!("the image has no {entry}"))?;
-                (sha256_digest(&bytes), p)
-            }
-        };
+    fn start_wasm(&self, pulled: &Pulled, argv: Vec<String>, mode: WasmMode) -> Result<Started> {
+        let (module_digest, module_path) = pulled
+            .module
+            .as_ref()
+            .context("the image has no wasm module")?;
         let out_dirs = tempfile::tempdir()?;
         let mut preopens = vec![Preopen {
             host: pulled.rootfs.clone(),
@@ -356,9 +357,9 @@ impl Floor {
         let requested_unix_ns = protocol::now_unix_ns();
         let t = Instant::now();
         let module = match mode {
-            WasmMode::Jit => self.wasm.compile(&std::fs::read(&module_path)?)?,
+            WasmMode::Jit => self.wasm.compile(&std::fs::read(module_path)?)?,
             WasmMode::Precompiled => {
-                let cached = self.precompiled_path(&module_digest);
+                let cached = self.precompiled_path(module_digest);
                 if !cached.exists() {
                     bail!(
                         "no precompiled module for {module_digest}: call prepare_precompiled first"
@@ -409,32 +410,37 @@ impl Floor {
 
     /// Precompiles the pulled wasm module into the cache, unless it is there. Returns the time taken.
     pub fn prepare_precompiled(&self, pulled: &Pulled) -> Result<Duration> {
-        let entry = pulled
-            .config
-            .config()
+        let (digest, path) = pulled
+            .module
             .as_ref()
-            .and_then(|c| c.entrypoint().clone())
-            .and_then(|e| e.first().cloned())
-            .context("no entry point")?;
-        let (digest, path) = match &pulled.wasm_layer {
-            Some((d, p)) => (d.clone(), p.clone()),
-            None => {
-                let p = pulled.rootfs.join(entry.trim_start_matches('/'));
-                (sha256_digest(&std::fs::read(&p)?), p)
-            }
-        };
-        let cached = self.precompiled_path(&digest);
+            .context("the image has no wasm module")?;
+        let cached = self.precompiled_path(digest);
         if cached.exists() {
             return Ok(Duration::ZERO);
         }
         let t = Instant::now();
-        let bytes = self.wasm.precompile(&std::fs::read(&path)?)?;
+        let bytes = self.wasm.precompile(&std::fs::read(path)?)?;
         std::fs::create_dir_all(cached.parent().unwrap_or(&self.dir))?;
         let tmp = cached.with_extension("partial");
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &cached)?;
         Ok(t.elapsed())
     }
+}
+
+/// The first word of the image's Entrypoint (or Cmd).
+fn entry_point(config: &ImageConfiguration) -> Result<String> {
+    let cfg = config
+        .config()
+        .as_ref()
+        .context("the image has no runtime config")?;
+    cfg.entrypoint()
+        .iter()
+        .chain(cfg.cmd().iter())
+        .flatten()
+        .next()
+        .cloned()
+        .context("the image has neither Entrypoint nor Cmd")
 }
 
 fn verify_digest(bytes: &[u8], d: &Descriptor) -> Result<()> {
