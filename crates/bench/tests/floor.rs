@@ -8,20 +8,10 @@ use bench::record::RunRecord;
 use bench::{Mode, Plan, bench_floor};
 use local_registry::LocalRegistry;
 use oci_client::secrets::RegistryAuth;
-use oci_image::{BuildOptions, build_layout, load_definitions};
 use oci_push::{Target, push_layout};
 use platform::Platform;
-use std::path::{Path, PathBuf};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn build_dir() -> PathBuf {
-    std::env::var_os("WNB_BUILD_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("build"))
-}
+use std::path::Path;
+use test_support::{build_test_layout, free_loopback_addr, image_specs, workspace_root};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -37,35 +27,11 @@ fn registry_with(
     images: &[&str],
     namespace: &str,
 ) -> (LocalRegistry, Target) {
-    let specs: Vec<_> = load_definitions(defs, &build_dir())
-        .unwrap()
-        .into_iter()
-        .filter(|s| images.contains(&s.name.as_str()))
-        .collect();
-    let layout_dir = tmp.join(format!("oci-{namespace}"));
-    build_layout(
-        &specs,
-        &BuildOptions {
-            source_date_epoch: 1_700_000_000,
-            ..Default::default()
-        },
-        &layout_dir,
-        &mut |_| {},
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let reg = LocalRegistry::new(
-        format!("127.0.0.1:{port}").parse().unwrap(),
-        &tmp.join("registry"),
-    )
-    .unwrap();
+    let specs = image_specs(Some(defs), |s| images.contains(&s.name.as_str()));
+    let layout = build_test_layout(&specs, &tmp.join(format!("oci-{namespace}")));
+    let reg = LocalRegistry::new(free_loopback_addr(), &tmp.join("registry")).unwrap();
     reg.up().unwrap();
     let target = Target::parse(&format!("{}/{namespace}", reg.host()), "latest", false).unwrap();
-    let layout = oci_image::Layout::open(&layout_dir).unwrap();
     rt().block_on(push_layout(
         &layout,
         &target,
@@ -102,7 +68,7 @@ fn run(tmp: &Path, target: &Target, plan: &Plan) -> Vec<RunRecord> {
 fn every_platform_pulls_starts_and_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let images = ["sort-rust", "matmul-go"];
-    let (reg, target) = registry_with(tmp.path(), &workspace().join("images"), &images, "wnb");
+    let (reg, target) = registry_with(tmp.path(), &workspace_root().join("images"), &images, "wnb");
     let records = run(
         tmp.path(),
         &target,
@@ -172,7 +138,7 @@ fn a_registry_that_goes_down_fails_those_runs_and_the_bench_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
     let (reg, target) = registry_with(
         tmp.path(),
-        &workspace().join("images"),
+        &workspace_root().join("images"),
         &["matmul-rust"],
         "wnb",
     );
@@ -221,7 +187,7 @@ fn a_tampered_blob_in_the_registry_is_refused_and_nothing_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let (reg, target) = registry_with(
         tmp.path(),
-        &workspace().join("images"),
+        &workspace_root().join("images"),
         &["sort-rust"],
         "wnb",
     );
@@ -260,7 +226,7 @@ fn an_entry_point_that_exits_non_zero_is_reported_as_failed() {
     let tmp = tempfile::tempdir().unwrap();
     let defs = tmp.path().join("images");
     std::fs::create_dir(&defs).unwrap();
-    let matmul = std::fs::read_to_string(workspace().join("images/matmul.toml")).unwrap();
+    let matmul = std::fs::read_to_string(workspace_root().join("images/matmul.toml")).unwrap();
     std::fs::write(
         defs.join("matmul.toml"),
         matmul.replace("args = [\"100\"]", "args = [\"0\"]"),

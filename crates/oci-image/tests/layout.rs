@@ -9,16 +9,7 @@ use platform::Platform;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn build_dir() -> PathBuf {
-    std::env::var_os("WNB_BUILD_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("build"))
-}
+use test_support::{TEST_EPOCH, build_dir, workspace_root};
 
 fn options(epoch: u64) -> BuildOptions {
     BuildOptions {
@@ -30,7 +21,7 @@ fn options(epoch: u64) -> BuildOptions {
 }
 
 fn build(dest: &Path, opts: &BuildOptions) -> Vec<oci_image::BuiltImage> {
-    let specs = load_definitions(&workspace().join("images"), &build_dir())
+    let specs = load_definitions(&workspace_root().join("images"), &build_dir())
         .unwrap_or_else(|e| panic!("{e:#}"));
     build_layout(&specs, opts, dest, &mut |_| {}).unwrap_or_else(|e| panic!("{e:#}"))
 }
@@ -74,8 +65,8 @@ fn builds_are_bit_identical() {
         tmp.path().join("b"),
         tmp.path().join("c"),
     );
-    build(&a, &options(1_700_000_000));
-    build(&b, &options(1_700_000_000));
+    build(&a, &options(TEST_EPOCH));
+    build(&b, &options(TEST_EPOCH));
     let (fa, fb) = (files(&a), files(&b));
     assert!(fa.len() > 8 * 4 * 3, "{} files", fa.len());
     assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
@@ -87,7 +78,7 @@ fn builds_are_bit_identical() {
         );
     }
     // The build time is the only input that changed: every index digest must change with it.
-    build(&c, &options(1_700_000_001));
+    build(&c, &options(TEST_EPOCH + 1));
     let refs = |d: &Path| Layout::open(d).unwrap().refs().unwrap();
     for ((name, da), (_, dc)) in refs(&a).iter().zip(refs(&c).iter()) {
         assert_ne!(da.digest(), dc.digest(), "{name}");
@@ -98,7 +89,7 @@ fn builds_are_bit_identical() {
 fn indexes_hold_four_sorted_platforms_with_runnable_configs() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("oci");
-    build(&dir, &options(1_700_000_000));
+    build(&dir, &options(TEST_EPOCH));
     let layout = Layout::open(&dir).unwrap();
     let refs = layout.refs().unwrap();
     assert_eq!(
@@ -206,7 +197,7 @@ fn skopeo_reads_every_image_and_platform_and_copies_them_digest_for_digest() {
         &dir,
         &BuildOptions {
             compression: Compression::Zstd,
-            ..options(1_700_000_000)
+            ..options(TEST_EPOCH)
         },
     );
     let copy = tmp.path().join("copy");
@@ -269,7 +260,7 @@ fn wasm_layer_form_ships_the_module_as_its_own_layer() {
         &dir,
         &BuildOptions {
             wasm_layer: true,
-            ..options(1_700_000_000)
+            ..options(TEST_EPOCH)
         },
     );
     let layout = Layout::open(&dir).unwrap();
@@ -302,7 +293,7 @@ fn bad_definitions_fail_without_writing_anything() {
     let defs = tmp.path().join("images");
     std::fs::create_dir(&defs).unwrap();
     for f in ["matmul.toml", "sort.toml"] {
-        std::fs::copy(workspace().join("images").join(f), defs.join(f)).unwrap();
+        std::fs::copy(workspace_root().join("images").join(f), defs.join(f)).unwrap();
     }
     let good = std::fs::read_to_string(defs.join("sort.toml")).unwrap();
     let cases = [

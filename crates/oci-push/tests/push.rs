@@ -4,59 +4,23 @@
 
 use local_registry::LocalRegistry;
 use oci_client::secrets::RegistryAuth;
-use oci_image::{BuildOptions, Layout, build_layout, load_definitions};
+use oci_image::Layout;
 use oci_push::{ATTEMPTS, ImagePush, Progress, Target, UPLOAD_CONCURRENCY, push_layout};
 use oci_spec::image::ImageIndex;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn build_dir() -> PathBuf {
-    std::env::var_os("WNB_BUILD_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("build"))
-}
+use test_support::{build_test_layout, free_loopback_addr, image_specs};
 
 /// A layout of the matmul and sort images (the facedetect ones add size, not coverage).
 fn layout(dir: &Path) -> Layout {
-    let specs: Vec<_> = load_definitions(&workspace().join("images"), &build_dir())
-        .unwrap_or_else(|e| panic!("{e:#}"))
-        .into_iter()
-        .filter(|s| s.workload != "facedetect")
-        .collect();
-    let dest = dir.join("oci");
-    build_layout(
-        &specs,
-        &BuildOptions {
-            source_date_epoch: 1_700_000_000,
-            ..Default::default()
-        },
-        &dest,
-        &mut |_| {},
-    )
-    .unwrap();
-    Layout::open(&dest).unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let specs = image_specs(None, |s| s.workload != "facedetect");
+    build_test_layout(&specs, &dir.join("oci"))
 }
 
 fn registry(dir: &Path) -> LocalRegistry {
-    let r = LocalRegistry::new(
-        format!("127.0.0.1:{}", free_port()).parse().unwrap(),
-        &dir.join("registry"),
-    )
-    .unwrap();
+    let r = LocalRegistry::new(free_loopback_addr(), &dir.join("registry")).unwrap();
     r.up().unwrap();
     r
 }
@@ -148,7 +112,7 @@ fn pushes_digest_for_digest_and_uploads_nothing_twice() {
 fn a_registry_that_is_not_running_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let layout = layout(tmp.path());
-    let t = Target::parse(&format!("127.0.0.1:{}/wnb", free_port()), "latest", false).unwrap();
+    let t = Target::parse(&format!("{}/wnb", free_loopback_addr()), "latest", false).unwrap();
     let err = push(&layout, &t, &RegistryAuth::Anonymous, &mut |_| {})
         .unwrap_err()
         .to_string();
@@ -223,12 +187,9 @@ fn unauthorized_without_credentials_and_accepted_with_them() {
         format!("bench:{}\n", bcrypt::hash("s3cret", 4).unwrap()),
     )
     .unwrap();
-    let reg = LocalRegistry::new(
-        format!("127.0.0.1:{}", free_port()).parse().unwrap(),
-        &tmp.path().join("registry"),
-    )
-    .unwrap()
-    .with_htpasswd(&htpasswd);
+    let reg = LocalRegistry::new(free_loopback_addr(), &tmp.path().join("registry"))
+        .unwrap()
+        .with_htpasswd(&htpasswd);
     reg.up().unwrap();
     let t = target(&reg);
     let err = push(&layout, &t, &RegistryAuth::Anonymous, &mut |_| {})

@@ -10,16 +10,11 @@ use protocol::{Fnv1a64, Run, parse_output};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use test_support::build_dir;
 use wasi_runner::{Invocation, Preopen, WasiRunner};
 use workload_build::{
     Artifact, BuildManifest, CASCADE_FILE, Language, Workload, programs, workloads_dir,
 };
-
-fn build_dir() -> PathBuf {
-    std::env::var_os("WNB_BUILD_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../build"))
-}
 
 fn load() -> (PathBuf, BuildManifest) {
     let dir = workloads_dir(&build_dir());

@@ -1,0 +1,46 @@
+//! Shared by the integration tests (a dev-dependency only).
+
+use oci_image::{BuildOptions, ImageSpec, Layout, build_layout, load_definitions};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The build time every test layout records, so that tests compare fixed digests.
+pub const TEST_EPOCH: u64 = 1_700_000_000;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The build the tests read: `WNB_BUILD_DIR` (set by `cargo xtask test`), else `build/`.
+pub fn build_dir() -> PathBuf {
+    std::env::var_os("WNB_BUILD_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("build"))
+}
+
+/// A loopback address no one listens on right now.
+pub fn free_loopback_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// The image definitions in `defs` (default: the repository's `images/`) that `keep` accepts.
+pub fn image_specs(defs: Option<&Path>, keep: impl Fn(&ImageSpec) -> bool) -> Vec<ImageSpec> {
+    let defs = defs
+        .map(Path::to_owned)
+        .unwrap_or_else(|| workspace_root().join("images"));
+    let specs = load_definitions(&defs, &build_dir()).unwrap_or_else(|e| panic!("{e:#}"));
+    specs.into_iter().filter(|s| keep(s)).collect()
+}
+
+/// Builds `specs` into a layout at `dest` with the test build time.
+pub fn build_test_layout(specs: &[ImageSpec], dest: &Path) -> Layout {
+    let options = BuildOptions {
+        source_date_epoch: TEST_EPOCH,
+        ..Default::default()
+    };
+    build_layout(specs, &options, dest, &mut |_| {}).unwrap_or_else(|e| panic!("{e:#}"));
+    Layout::open(dest).unwrap()
+}
