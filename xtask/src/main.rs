@@ -132,6 +132,17 @@ struct BenchArgs {
     /// The tag to pull.
     #[arg(long, default_value = "latest")]
     tag: String,
+    /// The tag of the images whose wasm module is an `application/wasm` layer (containerd's
+    /// precompiled variant); default: `wasm-layer` when that layout was built.
+    #[arg(long)]
+    wasm_layer_tag: Option<String>,
+    /// Plain HTTP to a registry that is not on loopback.
+    #[arg(long)]
+    insecure: bool,
+    /// Runtimes to measure (floor, containerd, docker); default: all three. Each one that
+    /// cannot start here is skipped with the reason.
+    #[arg(long = "runtime")]
+    runtimes: Vec<bench::session::RuntimeName>,
     /// Where results/<timestamp>/ goes.
     #[arg(long, default_value_os_t = workspace_root().join("results"))]
     results: PathBuf,
@@ -148,11 +159,18 @@ struct ImagesArgs {
     /// Layer compression: gzip or zstd.
     #[arg(long, default_value = "gzip")]
     compression: Compression,
-    /// Ship each wasm module as an `application/wasm` layer (the CNCF Wasm OCI artifact form,
-    /// which lets a shim precompile it) instead of inside the layer tarball.
-    #[arg(long)]
-    wasm_layer: bool,
+    /// Ship each wasm module in a layer of its own, which lets a containerd shim precompile
+    /// it: `artifact` = an `application/wasm` layer (the CNCF Wasm OCI artifact form, which
+    /// containerd 1.6 cannot unpack), `tar` = an uncompressed tarball holding only the module.
+    /// Default: inside the one layer tarball, like every other file.
+    #[arg(long, value_name = "FORM")]
+    wasm_layer: Option<oci_image::WasmLayerForm>,
 }
+
+/// The layout (under the build directory) and tag of the images in the wasm-layer form.
+const WASM_LAYER_LAYOUT: &str = "oci-wasm-layer";
+const WASM_LAYER_TAG: &str = "wasm-layer";
+const SHIM_BINARY: &str = "containerd-shim-wasmtime-v1";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -214,6 +232,22 @@ fn run(cli: Cli) -> Result<()> {
             build(&workspace, &build_dir)?;
             build_images(&workspace, &build_dir, &images)?;
             push(&build_dir, &PushArgs::default_local())?;
+            // The same images with each wasm module as an `application/wasm` layer, for the
+            // shim's precompiled variant.
+            let wasm_layer = ImagesArgs {
+                out: Some(build_dir.join(WASM_LAYER_LAYOUT)),
+                wasm_layer: Some(oci_image::WasmLayerForm::Tar),
+                ..images
+            };
+            build_images(&workspace, &build_dir, &wasm_layer)?;
+            push(
+                &build_dir,
+                &PushArgs {
+                    tag: WASM_LAYER_TAG.into(),
+                    layout: wasm_layer.out.clone(),
+                    ..PushArgs::default_local()
+                },
+            )?;
             bench(&build_dir, &BenchArgs::parse_from(["bench"]))
         }
     }
@@ -228,8 +262,37 @@ fn setup(workspace: &Path, build_dir: &Path) -> Result<()> {
     Toolchains::new(workspace, build_dir).install_missing(&mut |l| log(l))
 }
 
+/// Builds `containerd-shim-wasmtime-v1` and puts it in `<build-dir>/shim`, the directory the
+/// bench puts first on containerd's PATH.
+fn build_shim(workspace: &Path, build_dir: &Path) -> Result<PathBuf> {
+    log("building containerd-shim-wasmtime-v1");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace)
+        .args(["build", "--quiet", "--package", "wasmtime-shim"])
+        .status()
+        .context("cannot run cargo build")?;
+    if !status.success() {
+        bail!(
+            "building the shim failed ({status}); `cargo xtask setup` installs protobuf-compiler and libseccomp-dev, which it needs"
+        );
+    }
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"));
+    let built = target_dir.join("debug").join(SHIM_BINARY);
+    let dir = build_dir.join("shim");
+    std::fs::create_dir_all(&dir)?;
+    let partial = dir.join(format!("{SHIM_BINARY}.partial"));
+    std::fs::copy(&built, &partial).with_context(|| format!("cannot copy {}", built.display()))?;
+    std::fs::rename(&partial, dir.join(SHIM_BINARY))?;
+    Ok(dir.join(SHIM_BINARY))
+}
+
 fn build(workspace: &Path, build_dir: &Path) -> Result<BuildManifest> {
     let started = std::time::Instant::now();
+    let shim = build_shim(workspace, build_dir)?;
+    log(&format!("shim in {}", shim.display()));
     let manifest = Builder::new(workspace, build_dir).build_all(&mut |l| log(l))?;
     println!(
         "{:<12} {:<6} {:<8} {:>10}  compiler",
@@ -298,7 +361,7 @@ fn build_images(workspace: &Path, build_dir: &Path, args: &ImagesArgs) -> Result
         source_date_epoch: source_date_epoch(workspace)?,
         revision: git(workspace, &["rev-parse", "HEAD"]),
         source: git(workspace, &["remote", "get-url", "origin"]),
-        wasm_layer: args.wasm_layer,
+        wasm_layer: args.wasm_layer.unwrap_or_default(),
     };
     log(&format!(
         "assembling {} image indexes into {}",
@@ -320,7 +383,11 @@ fn sizes(layout_dir: &Path) -> Result<()> {
     let layout = Layout::open(layout_dir)?;
     let rows = oci_image::sizes::measure(&layout)?;
     print!("{}", oci_image::sizes::render(&rows));
-    let reports = layout_dir.with_file_name("sizes");
+    // build/oci → build/sizes; any other layout → sizes-<its name>, beside it.
+    let reports = match layout_dir.file_name().and_then(|n| n.to_str()) {
+        Some("oci") | None => layout_dir.with_file_name("sizes"),
+        Some(name) => layout_dir.with_file_name(format!("sizes-{name}")),
+    };
     oci_image::sizes::write_reports(&rows, &reports)?;
     log(&format!(
         "size tables written to {}/sizes.{{json,csv}}",
@@ -445,18 +512,18 @@ fn parse_platform(s: &str) -> std::result::Result<platform::Platform, String> {
 }
 
 fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
-    let prefix = match &args.registry {
-        Some(r) => r.trim_end_matches('/').to_owned(),
+    let (prefix, local) = match &args.registry {
+        Some(r) => (r.trim_end_matches('/').to_owned(), false),
         None => {
             let local = local_registry::LocalRegistry::new(
                 local_registry::DEFAULT_ADDR.parse()?,
                 &build_dir.join("registry"),
             )?;
             local.up()?;
-            format!("{}/wnb", local.host())
+            (format!("{}/wnb", local.host()), true)
         }
     };
-    let target = oci_push::Target::parse(&prefix, &args.tag, false)?;
+    let target = oci_push::Target::parse(&prefix, &args.tag, args.insecure)?;
     let images = if args.images.is_empty() {
         Layout::open(&build_dir.join("oci"))
             .context("name the images with --image, or build them first")?
@@ -467,9 +534,27 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
     } else {
         args.images.clone()
     };
+    let wasm_layer_tag = match &args.wasm_layer_tag {
+        Some(t) => Some(t.clone()),
+        None if build_dir.join(WASM_LAYER_LAYOUT).exists() => Some(WASM_LAYER_TAG.to_owned()),
+        None => {
+            log(&format!(
+                "no {WASM_LAYER_LAYOUT} layout: containerd's precompiled-wasm variant is skipped (`cargo xtask all` builds and pushes it)"
+            ));
+            None
+        }
+    };
+    let shim = build_dir.join("shim");
+    let shim_dir = shim.join(SHIM_BINARY).exists().then_some(shim);
+    if shim_dir.is_none() {
+        log(
+            "no containerd-shim-wasmtime-v1 in the build directory (`cargo xtask build` builds it): containerd's wasm rows are skipped",
+        );
+    }
     let plan = bench::Plan {
         repository_prefix: prefix,
         tag: args.tag.clone(),
+        wasm_layer_tag,
         images,
         platforms: if args.platforms.is_empty() {
             platform::Platform::ALL.to_vec()
@@ -484,51 +569,71 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
         warmup: args.warmup,
         iterations: args.iterations,
     };
-    let floor = bench::floor::Floor::new(
-        &build_dir.join("floor"),
-        oci_push::client(&target),
-        oci_client::secrets::RegistryAuth::Anonymous,
-    )?;
-    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        indicatif::ProgressBar::new(plan.run_count() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
+    let session = bench::session::Session {
+        plan,
+        runtimes: if args.runtimes.is_empty() {
+            bench::session::RuntimeName::ALL.to_vec()
+        } else {
+            args.runtimes.clone()
+        },
+        state_dir: build_dir.to_owned(),
+        shim_dir,
+        plain_http: local || target.insecure,
+        registry_client: oci_push::client(&target),
+        registry_auth: oci_client::secrets::RegistryAuth::Anonymous,
     };
-    log(&format!(
-        "floor runtime: {} runs ({} warm-up + {} measured per cell)",
-        plan.run_count(),
-        plan.warmup,
-        plan.iterations
-    ));
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut bar = indicatif::ProgressBar::hidden();
     let mut last_cell = String::new();
-    let records = bench::bench_floor(&floor, &plan, &mut |r| {
-        bar.inc(1);
-        let cell = format!(
-            "{} {} {} {} {}",
-            r.runtime,
-            r.variant.as_deref().unwrap_or("-"),
-            r.image,
-            r.platform,
-            r.mode
-        );
-        if cell != last_cell && bar.is_hidden() {
-            log(&format!("measuring {cell}"));
-            last_cell = cell;
+    let (records, environment) = session.run(&mut |event| match event {
+        bench::session::Event::Starting { runtime, runs } => {
+            bar.finish_and_clear();
+            log(&format!("{runtime}: {runs} runs"));
+            if terminal {
+                bar = indicatif::ProgressBar::new(runs as u64);
+            }
         }
-        if let Some(e) = &r.error {
-            bar.suspend(|| {
-                log(&format!(
-                    "FAILED {} {} {} #{}: {e}",
-                    r.image, r.platform, r.mode, r.iteration
-                ))
-            });
+        bench::session::Event::Skipped { runtime, reason } => {
+            log(&format!("{runtime}: skipped: {reason}"))
+        }
+        bench::session::Event::Note(note) => bar.suspend(|| log(&note)),
+        bench::session::Event::Run(r) => {
+            bar.inc(1);
+            let cell = format!(
+                "{} {} {} {} {}",
+                r.runtime,
+                r.variant.as_deref().unwrap_or("-"),
+                r.image,
+                r.platform,
+                r.mode
+            );
+            if cell != last_cell && bar.is_hidden() {
+                log(&format!("measuring {cell}"));
+                last_cell = cell;
+            }
+            if let Some(e) = &r.error {
+                bar.suspend(|| {
+                    log(&format!(
+                        "FAILED {} {} {} {} #{}: {e}",
+                        r.runtime, r.image, r.platform, r.mode, r.iteration
+                    ))
+                });
+            }
         }
     });
     bar.finish_and_clear();
     let groups = bench::results::summarise(&records);
     let dir = bench::results::timestamped_dir(&args.results);
-    bench::results::write(&dir, &records, &groups)?;
+    bench::results::write(&dir, &records, &groups, &environment)?;
     print!("{}", bench::results::render(&groups));
+    for rt in &environment.runtimes {
+        for u in &rt.unsupported {
+            println!("{}: unsupported {u}", rt.name);
+        }
+        if let Some(why) = &rt.skipped {
+            println!("{}: skipped: {why}", rt.name);
+        }
+    }
     let failed = records.iter().filter(|r| !r.ok && !r.warmup).count();
     log(&format!(
         "results in {} ({} runs, {failed} failed)",

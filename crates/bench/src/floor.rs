@@ -9,11 +9,12 @@
 //! volumes writable — JIT-compiled, or loaded from a module precompiled once and cached by
 //! module digest and engine configuration.
 
+use crate::resolve::{PlatformManifest, platform_manifest, verify_digest};
 use anyhow::{Context, Result, bail};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use oci_image::layer::{Compression, sha256_digest};
-use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest, MediaType};
+use oci_spec::image::{Descriptor, ImageConfiguration, MediaType};
 use platform::Platform;
 use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
@@ -22,10 +23,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use wasi_runner::{Invocation, Preopen, WasiRunner};
 
-const ACCEPT: &[&str] = &[
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
-];
 /// Where the emulator goes inside a foreign image's rootfs.
 const QEMU_IN_ROOTFS: &str = "/.wnb-qemu";
 
@@ -131,36 +128,10 @@ impl Floor {
             .parse()
             .with_context(|| format!("bad reference {reference}"))?;
         let t = Instant::now();
-        let (index_bytes, _) = self
-            .client
-            .pull_manifest_raw(&reference, &self.auth, ACCEPT)
-            .await
-            .with_context(|| format!("cannot resolve {reference}"))?;
-        let index: ImageIndex = serde_json::from_slice(&index_bytes)
-            .with_context(|| format!("{reference} is not an image index"))?;
-        let entry = index
-            .manifests()
-            .iter()
-            .find(|m| {
-                m.platform().as_ref().is_some_and(|p| {
-                    p.architecture().to_string() == platform.oci_arch()
-                        && p.os().to_string() == platform.oci_os()
-                        && p.variant().as_deref() == platform.oci_variant()
-                })
-            })
-            .with_context(|| format!("{reference} has no {} entry", platform.oci_platform()))?
-            .clone();
-        let by_digest = Reference::with_digest(
-            reference.registry().into(),
-            reference.repository().into(),
-            entry.digest().to_string(),
-        );
-        let (manifest_bytes, _) = self
-            .client
-            .pull_manifest_raw(&by_digest, &self.auth, ACCEPT)
-            .await?;
-        verify_digest(&manifest_bytes, &entry)?;
-        let manifest: ImageManifest = serde_json::from_slice(&manifest_bytes)?;
+        let PlatformManifest {
+            by_digest,
+            manifest,
+        } = platform_manifest(&self.client, &self.auth, &reference, platform).await?;
         phases.insert("resolve".into(), ms(t.elapsed()));
 
         let blobs: Vec<Descriptor> = std::iter::once(manifest.config().clone())
@@ -207,24 +178,33 @@ impl Floor {
         let rootfs = self
             .dir
             .join("rootfs")
-            .join(entry.digest().to_string().replace(':', "-"));
+            .join(by_digest.digest().unwrap_or_default().replace(':', "-"));
         let mut wasm_layer = None;
         for layer in manifest.layers() {
             let path = self.blob_path(layer.digest().as_ref());
-            match Compression::of_media_type(layer.media_type()) {
-                _ if layer.media_type() == &MediaType::Other("application/wasm".into()) => {
+            let media_type = layer.media_type();
+            let tarball = *media_type == MediaType::ImageLayer;
+            match Compression::of_media_type(media_type) {
+                _ if media_type == &MediaType::Other("application/wasm".into()) => {
                     wasm_layer = Some((layer.digest().to_string(), path));
                 }
-                Some(c) if !rootfs.exists() || rootfs.with_extension("partial").exists() => {
+                c if (c.is_some() || tarball)
+                    && (!rootfs.exists() || rootfs.with_extension("partial").exists()) =>
+                {
                     let partial = rootfs.with_extension("partial");
                     std::fs::create_dir_all(&partial)?;
-                    let tar = c.decompress(&std::fs::read(&path)?)?;
+                    let blob = std::fs::read(&path)?;
+                    let tar = match c {
+                        Some(c) => c.decompress(&blob)?,
+                        None => blob,
+                    };
                     // tar's unpack refuses absolute paths and `..`, so a layer cannot write outside.
                     tar::Archive::new(&tar[..])
                         .unpack(&partial)
                         .with_context(|| format!("cannot unpack layer {}", layer.digest()))?;
                 }
                 Some(_) => {}
+                None if tarball => {}
                 None => bail!(
                     "{reference}: unsupported layer media type {}",
                     layer.media_type()
@@ -385,6 +365,7 @@ impl Floor {
                 args: argv,
                 env: vec![],
                 preopens,
+                output: wasi_runner::Output::Captured,
             },
         )?;
         let total = t.elapsed();
@@ -441,17 +422,6 @@ fn entry_point(config: &ImageConfiguration) -> Result<String> {
         .next()
         .cloned()
         .context("the image has neither Entrypoint nor Cmd")
-}
-
-fn verify_digest(bytes: &[u8], d: &Descriptor) -> Result<()> {
-    let actual = sha256_digest(bytes);
-    if actual != d.digest().to_string() || bytes.len() as u64 != d.size() {
-        bail!(
-            "the registry sent content for {} that hashes to {actual}: refusing it",
-            d.digest()
-        );
-    }
-    Ok(())
 }
 
 fn which_path(program: &str) -> Option<PathBuf> {

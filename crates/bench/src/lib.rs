@@ -1,17 +1,22 @@
 //! Stage 4 of the pipeline: pull and start the images, every run verified, and the statistics.
 //!
-//! This crate measures through the floor runtime ([`floor`]); each run is checked
-//! ([`verify`]) before it counts, failures are recorded with their error and never averaged
-//! in ([`results`]).
+//! This crate measures through the floor runtime ([`floor`]) and through containerd and
+//! Docker driven by their clients ([`container`]); each run is checked ([`verify`]) before it
+//! counts, failures are recorded with their error and never averaged in ([`results`]).
 
+pub mod container;
+pub mod environment;
 pub mod floor;
 pub mod record;
+pub mod resolve;
 pub mod results;
+pub mod session;
 pub mod stats;
 pub mod verify;
 
 use anyhow::Result;
-use floor::{Floor, Phases, WasmMode};
+use container::{ContainerRuntime, RunVariant};
+use floor::{Floor, Phases, Started, WasmMode};
 use platform::Platform;
 use record::RunRecord;
 use std::time::Instant;
@@ -50,6 +55,9 @@ pub struct Plan {
     /// `<registry>/<namespace>`, e.g. `127.0.0.1:5000/wnb`.
     pub repository_prefix: String,
     pub tag: String,
+    /// The tag of the same images in the form whose wasm module is an `application/wasm`
+    /// layer (which containerd's wasmtime shim precompiles); `None` skips that variant.
+    pub wasm_layer_tag: Option<String>,
     /// Image names, e.g. `matmul-rust`.
     pub images: Vec<String>,
     pub platforms: Vec<Platform>,
@@ -79,9 +87,46 @@ impl Plan {
         cells
     }
 
-    /// How many runs the plan makes, for a progress bar.
+    /// How many runs the plan makes on the floor runtime, for a progress bar.
     pub fn run_count(&self) -> usize {
         self.cells().len() * (self.warmup + self.iterations)
+    }
+
+    /// Every (image, platform, mode, variant) cell `runtime` can run, in order.
+    fn runtime_cells(
+        &self,
+        runtime: &dyn ContainerRuntime,
+    ) -> Vec<(String, Platform, Mode, RunVariant)> {
+        let mut cells = Vec::new();
+        for image in &self.images {
+            for &platform in &self.platforms {
+                if runtime.unsupported(platform).is_some() {
+                    continue;
+                }
+                for &mode in &self.modes {
+                    for v in runtime.variants(platform) {
+                        if v.wasm_layer && self.wasm_layer_tag.is_none() {
+                            continue;
+                        }
+                        cells.push((image.clone(), platform, mode, v));
+                    }
+                }
+            }
+        }
+        cells
+    }
+
+    /// How many runs the plan makes on `runtime`, for a progress bar.
+    pub fn runtime_run_count(&self, runtime: &dyn ContainerRuntime) -> usize {
+        self.runtime_cells(runtime).len() * (self.warmup + self.iterations)
+    }
+
+    /// `platform: reason` for each requested platform `runtime` cannot run.
+    pub fn unsupported(&self, runtime: &dyn ContainerRuntime) -> Vec<String> {
+        self.platforms
+            .iter()
+            .filter_map(|&p| runtime.unsupported(p).map(|why| format!("{p}: {why}")))
+            .collect()
     }
 }
 
@@ -92,40 +137,156 @@ fn split_image(image: &str) -> (String, String) {
         .unwrap_or((image.to_owned(), String::new()))
 }
 
+fn new_record(
+    runtime: &str,
+    variant: Option<String>,
+    image: &str,
+    platform: Platform,
+    mode: Mode,
+    iteration: usize,
+    warmup: bool,
+) -> RunRecord {
+    let (workload, language) = split_image(image);
+    RunRecord {
+        runtime: runtime.into(),
+        variant,
+        image: image.into(),
+        workload,
+        language,
+        platform: platform.oci_arch().into(),
+        mode: mode.name().into(),
+        iteration,
+        warmup,
+        emulated: false,
+        ok: false,
+        error: None,
+        pull_ms: None,
+        time_to_main_ms: None,
+        total_ms: None,
+        phases_ms: Default::default(),
+        checksum: None,
+    }
+}
+
+/// Checks a started container's output and fills in the record's start figures.
+fn verify_started(
+    started: &Started,
+    platform: Platform,
+    record: &mut RunRecord,
+) -> Result<protocol::Run> {
+    record.emulated = started.emulated;
+    record.total_ms = Some(started.total.as_secs_f64() * 1000.0);
+    let run = verify_run(
+        &started.stdout,
+        &started.stderr,
+        started.exit_code,
+        &record.workload,
+        platform,
+    )
+    .map_err(anyhow::Error::msg)?;
+    record.time_to_main_ms =
+        Some(run.start.unix_ns.saturating_sub(started.requested_unix_ns) as f64 / 1e6);
+    record.checksum = Some(format!("{:016x}", run.end.checksum));
+    Ok(run)
+}
+
+/// Runs the plan on a container runtime; `on_run` sees each record as it is made. Checksums
+/// are shared with the other runtimes' runs: every runtime must compute the same results.
+pub fn bench_runtime(
+    runtime: &dyn ContainerRuntime,
+    plan: &Plan,
+    checksums: &mut Checksums,
+    on_run: &mut dyn FnMut(&RunRecord),
+) -> Vec<RunRecord> {
+    let mut records = Vec::new();
+    for (image, platform, mode, variant) in plan.runtime_cells(runtime) {
+        let tag = match variant.wasm_layer {
+            true => plan.wasm_layer_tag.as_deref().unwrap_or(&plan.tag),
+            false => &plan.tag,
+        };
+        let tagged = format!("{}/{image}:{tag}", plan.repository_prefix);
+        let (reference, mut prepared) = match runtime.reference(&tagged, platform, &variant) {
+            Ok(r) => (r, Ok(())),
+            Err(e) => (tagged, Err(format!("{e:#}"))),
+        };
+        // Cached means present before the pull: put it there, untimed.
+        if mode == Mode::Cached && prepared.is_ok() {
+            prepared = runtime
+                .pull(&reference, platform)
+                .map_err(|e| format!("could not pull the image ahead of the cached runs: {e:#}"));
+        }
+        for i in 0..plan.warmup + plan.iterations {
+            let mut record = new_record(
+                runtime.name(),
+                Some(variant.name.clone()),
+                &image,
+                platform,
+                mode,
+                i,
+                i < plan.warmup,
+            );
+            let who = format!("{} {image} {platform} {} #{i}", runtime.name(), mode.name());
+            let outcome = (|| -> Result<protocol::Run> {
+                if let Err(e) = &prepared {
+                    anyhow::bail!("{e}");
+                }
+                if mode == Mode::Fresh {
+                    runtime.remove(&reference)?;
+                }
+                let t = Instant::now();
+                runtime.pull(&reference, platform)?;
+                record.pull_ms = Some(t.elapsed().as_secs_f64() * 1000.0);
+                let started = runtime.run(&reference, platform)?;
+                verify_started(&started, platform, &mut record)
+            })();
+            match outcome {
+                Ok(run) => match checksums.check(&record.workload, run.end.checksum, &who) {
+                    Ok(()) => record.ok = true,
+                    Err(e) => record.error = Some(e),
+                },
+                Err(e) => record.error = Some(format!("{e:#}")),
+            }
+            on_run(&record);
+            records.push(record);
+        }
+    }
+    records
+}
+
 /// Runs the plan on the floor runtime; `on_run` sees each record as it is made.
 pub fn bench_floor(
     floor: &Floor,
     plan: &Plan,
+    checksums: &mut Checksums,
     on_run: &mut dyn FnMut(&RunRecord),
 ) -> Vec<RunRecord> {
-    let mut checksums = Checksums::default();
     let mut records = Vec::new();
     for (image, platform, mode, wasm_mode) in plan.cells() {
         let reference = format!("{}/{image}:{}", plan.repository_prefix, plan.tag);
-        let (workload, language) = split_image(&image);
+        let prepared = match mode {
+            Mode::Cached => floor
+                .pull(&reference, platform, &mut Phases::new())
+                .map(|_| ())
+                .map_err(|e| format!("could not pull the image ahead of the cached runs: {e:#}")),
+            Mode::Fresh => Ok(()),
+        };
         for i in 0..plan.warmup + plan.iterations {
-            let mut record = RunRecord {
-                runtime: "floor".into(),
-                variant: wasm_mode.map(|m| m.name().to_owned()),
-                image: image.clone(),
-                workload: workload.clone(),
-                language: language.clone(),
-                platform: platform.oci_arch().into(),
-                mode: mode.name().into(),
-                iteration: i,
-                warmup: i < plan.warmup,
-                emulated: false,
-                ok: false,
-                error: None,
-                pull_ms: None,
-                time_to_main_ms: None,
-                total_ms: None,
-                phases_ms: Default::default(),
-                checksum: None,
-            };
+            let mut record = new_record(
+                "floor",
+                wasm_mode.map(|m| m.name().to_owned()),
+                &image,
+                platform,
+                mode,
+                i,
+                i < plan.warmup,
+            );
             let who = format!("floor {image} {platform} {} #{i}", mode.name());
-            match one_run(floor, &reference, platform, mode, wasm_mode, &mut record) {
-                Ok(run) => match checksums.check(&workload, run.end.checksum, &who) {
+            let outcome = match &prepared {
+                Ok(()) => one_run(floor, &reference, platform, mode, wasm_mode, &mut record),
+                Err(e) => Err(anyhow::anyhow!("{e}")),
+            };
+            match outcome {
+                Ok(run) => match checksums.check(&record.workload, run.end.checksum, &who) {
                     Ok(()) => record.ok = true,
                     Err(e) => record.error = Some(e),
                 },
@@ -159,24 +320,12 @@ fn one_run(
         floor.prepare_precompiled(&pulled)?;
     }
     let started = floor.start(&pulled, wasm_mode)?;
-    record.emulated = started.emulated;
-    record.total_ms = Some(started.total.as_secs_f64() * 1000.0);
-    phases.extend(started.phases);
-    let run = verify_run(
-        &started.stdout,
-        &started.stderr,
-        started.exit_code,
-        &record.workload,
-        platform,
-    )
-    .map_err(anyhow::Error::msg)?;
-    record.time_to_main_ms =
-        Some(run.start.unix_ns.saturating_sub(started.requested_unix_ns) as f64 / 1e6);
+    phases.extend(started.phases.clone());
+    let run = verify_started(&started, platform, record)?;
     phases.insert(
         "main".into(),
         run.end.unix_ns.saturating_sub(run.start.unix_ns) as f64 / 1e6,
     );
-    record.checksum = Some(format!("{:016x}", run.end.checksum));
     record.phases_ms = phases;
     Ok(run)
 }

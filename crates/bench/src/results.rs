@@ -1,6 +1,7 @@
 //! `results/<timestamp>/`: every run in `runs.json`, the statistics in `summary.csv`, and the
 //! terminal table.
 
+use crate::environment::Environment;
 use crate::record::RunRecord;
 use crate::stats::Summary;
 use anyhow::{Context, Result};
@@ -140,9 +141,18 @@ fn csv_stats(s: &Option<Summary>) -> String {
     }
 }
 
-/// Writes `runs.json` and `summary.csv` into `dir`.
-pub fn write(dir: &Path, records: &[RunRecord], groups: &[GroupSummary]) -> Result<()> {
+/// Writes `runs.json`, `summary.csv` and `environment.json` into `dir`.
+pub fn write(
+    dir: &Path,
+    records: &[RunRecord],
+    groups: &[GroupSummary],
+    environment: &Environment,
+) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(
+        dir.join("environment.json"),
+        serde_json::to_string_pretty(environment)?,
+    )?;
     std::fs::write(
         dir.join("runs.json"),
         serde_json::to_string_pretty(records)?,

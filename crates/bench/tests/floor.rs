@@ -5,20 +5,15 @@
 
 use bench::floor::Floor;
 use bench::record::RunRecord;
+use bench::verify::Checksums;
 use bench::{Mode, Plan, bench_floor};
 use local_registry::LocalRegistry;
 use oci_client::secrets::RegistryAuth;
-use oci_push::{Target, push_layout};
+use oci_image::WasmLayerForm;
+use oci_push::Target;
 use platform::Platform;
 use std::path::Path;
-use test_support::{build_test_layout, free_loopback_addr, image_specs, workspace_root};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use test_support::{push_test_images, start_registry, workspace_root};
 
 /// Builds the named images from `defs` and pushes them to a fresh registry under `namespace`.
 fn registry_with(
@@ -27,18 +22,16 @@ fn registry_with(
     images: &[&str],
     namespace: &str,
 ) -> (LocalRegistry, Target) {
-    let specs = image_specs(Some(defs), |s| images.contains(&s.name.as_str()));
-    let layout = build_test_layout(&specs, &tmp.join(format!("oci-{namespace}")));
-    let reg = LocalRegistry::new(free_loopback_addr(), &tmp.join("registry")).unwrap();
-    reg.up().unwrap();
-    let target = Target::parse(&format!("{}/{namespace}", reg.host()), "latest", false).unwrap();
-    rt().block_on(push_layout(
-        &layout,
-        &target,
-        &RegistryAuth::Anonymous,
-        &mut |_| {},
-    ))
-    .unwrap();
+    let reg = start_registry(tmp);
+    let target = push_test_images(
+        &reg,
+        tmp,
+        Some(defs),
+        images,
+        namespace,
+        "latest",
+        WasmLayerForm::InTarball,
+    );
     (reg, target)
 }
 
@@ -46,6 +39,7 @@ fn plan(target: &Target, images: &[&str], platforms: &[Platform], modes: &[Mode]
     Plan {
         repository_prefix: format!("{}/{}", target.registry, target.namespace),
         tag: "latest".into(),
+        wasm_layer_tag: None,
         images: images.iter().map(|s| s.to_string()).collect(),
         platforms: platforms.to_vec(),
         modes: modes.to_vec(),
@@ -61,7 +55,7 @@ fn run(tmp: &Path, target: &Target, plan: &Plan) -> Vec<RunRecord> {
         RegistryAuth::Anonymous,
     )
     .unwrap();
-    bench_floor(&floor, plan, &mut |_| {})
+    bench_floor(&floor, plan, &mut Checksums::default(), &mut |_| {})
 }
 
 #[test]
@@ -119,7 +113,8 @@ fn every_platform_pulls_starts_and_verifies() {
     assert_eq!(groups.len(), 2 * 5 * 2);
     assert!(groups.iter().all(|g| g.verified == 2 && g.failed == 0));
     let dir = tmp.path().join("results");
-    bench::results::write(&dir, &records, &groups).unwrap();
+    let environment = bench::environment::Environment::default();
+    bench::results::write(&dir, &records, &groups, &environment).unwrap();
     let back: Vec<RunRecord> =
         serde_json::from_slice(&std::fs::read(dir.join("runs.json")).unwrap()).unwrap();
     assert_eq!(back, records);
@@ -155,7 +150,7 @@ fn a_registry_that_goes_down_fails_those_runs_and_the_bench_goes_on() {
         &[Mode::Fresh],
     );
     let mut seen = 0;
-    let records = bench_floor(&floor, &plan, &mut |_| {
+    let records = bench_floor(&floor, &plan, &mut Checksums::default(), &mut |_| {
         seen += 1;
         if seen == 1 {
             reg.down().unwrap();

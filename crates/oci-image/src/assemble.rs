@@ -16,6 +16,35 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The CNCF Wasm OCI artifact's layer media type: the module itself, not a tarball.
 pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
+/// An uncompressed OCI layer tarball: the media type of the `tar` module layer.
+pub const TAR_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// Where a wasm entry's module goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WasmLayerForm {
+    /// Inside the image's one layer tarball, like every other file.
+    #[default]
+    InTarball,
+    /// As an `application/wasm` layer (the CNCF Wasm OCI artifact form). containerd 1.6
+    /// cannot unpack such images ("mismatched image rootfs and manifest layers").
+    Artifact,
+    /// Alone in a layer of its own, an uncompressed tarball (`application/vnd.oci.image.layer.v1.tar`):
+    /// every runtime unpacks it, and a shim can find the module by its layer and precompile it.
+    Tar,
+}
+
+impl std::str::FromStr for WasmLayerForm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<WasmLayerForm, String> {
+        match s {
+            "artifact" => Ok(WasmLayerForm::Artifact),
+            "tar" => Ok(WasmLayerForm::Tar),
+            _ => Err(format!(
+                "unknown wasm layer form {s:?}: expected artifact or tar"
+            )),
+        }
+    }
+}
 
 /// Everything that goes into an image besides the files.
 #[derive(Clone, Debug, Default)]
@@ -27,9 +56,8 @@ pub struct BuildOptions {
     pub revision: Option<String>,
     /// `org.opencontainers.image.source`, e.g. the repository URL.
     pub source: Option<String>,
-    /// Ship the wasm entry's module as an `application/wasm` layer (which lets a shim
-    /// precompile it) instead of inside the tarball.
-    pub wasm_layer: bool,
+    /// Where the wasm entry's module goes: a layer of its own lets a shim precompile it.
+    pub wasm_layer: WasmLayerForm,
 }
 
 /// What one index entry came to.
@@ -91,9 +119,12 @@ fn build_platform(
 ) -> Result<Descriptor> {
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
     let mut contents = LayerContents::default();
-    let module_layer = image.platform.is_wasm() && opts.wasm_layer;
+    let module_layer = match image.platform.is_wasm() {
+        true => opts.wasm_layer,
+        false => WasmLayerForm::InTarball,
+    };
     let entry_bytes = read(&image.entrypoint.source)?;
-    if !module_layer {
+    if module_layer == WasmLayerForm::InTarball {
         contents.file(&image.entrypoint.path, entry_bytes.clone(), 0o755)?;
     }
     for f in &spec.files {
@@ -107,9 +138,21 @@ fn build_platform(
         opts.compression.media_type(),
         &opts.compression.compress(&tar)?,
     )?];
-    let diff_ids = vec![sha256_digest(&tar)];
-    if module_layer {
-        layers.push(writer.put_blob(MediaType::Other(WASM_LAYER_MEDIA_TYPE.into()), &entry_bytes)?);
+    let mut diff_ids = vec![sha256_digest(&tar)];
+    match module_layer {
+        WasmLayerForm::InTarball => {}
+        WasmLayerForm::Artifact => {
+            layers.push(
+                writer.put_blob(MediaType::Other(WASM_LAYER_MEDIA_TYPE.into()), &entry_bytes)?,
+            );
+        }
+        WasmLayerForm::Tar => {
+            let mut module = LayerContents::default();
+            module.file(&image.entrypoint.path, entry_bytes, 0o755)?;
+            let module_tar = module.to_tar(opts.source_date_epoch)?;
+            diff_ids.push(sha256_digest(&module_tar));
+            layers.push(writer.put_blob(MediaType::ImageLayer, &module_tar)?);
+        }
     }
 
     let platform = oci_platform(image.platform)?;

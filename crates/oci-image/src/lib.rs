@@ -8,7 +8,7 @@ pub mod layer;
 pub mod layout;
 pub mod sizes;
 
-pub use assemble::{BuildOptions, BuiltImage, build_layout};
+pub use assemble::{BuildOptions, BuiltImage, WasmLayerForm, build_layout};
 pub use definition::{ImageSpec, load_definitions};
 pub use layer::Compression;
 pub use layout::{Layout, REF_NAME};

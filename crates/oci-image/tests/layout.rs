@@ -3,7 +3,7 @@
 //!
 //! Needs a workload build: `cargo xtask test` builds first.
 
-use oci_image::{BuildOptions, Compression, Layout, build_layout, load_definitions};
+use oci_image::{BuildOptions, Compression, Layout, WasmLayerForm, build_layout, load_definitions};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest, MediaType};
 use platform::Platform;
 use std::collections::BTreeMap;
@@ -253,37 +253,80 @@ fn skopeo_reads_every_image_and_platform_and_copies_them_digest_for_digest() {
 }
 
 #[test]
-fn wasm_layer_form_ships_the_module_as_its_own_layer() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("oci");
-    let built = build(
-        &dir,
-        &BuildOptions {
-            wasm_layer: true,
-            ..options(TEST_EPOCH)
-        },
-    );
-    let layout = Layout::open(&dir).unwrap();
-    for image in &built {
-        let wasm = image
-            .platforms
-            .iter()
-            .find(|p| p.platform.is_wasm())
-            .unwrap();
-        let manifest: ImageManifest = layout.json(&wasm.manifest).unwrap();
-        let module = manifest
-            .layers()
-            .iter()
-            .find(|l| l.media_type().to_string() == "application/wasm")
-            .unwrap();
-        assert!(
-            layout.blob(module).unwrap().starts_with(b"\0asm"),
-            "{}",
-            image.name
+fn wasm_layer_forms_ship_the_module_as_its_own_layer() {
+    for form in [WasmLayerForm::Artifact, WasmLayerForm::Tar] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("oci");
+        let built = build(
+            &dir,
+            &BuildOptions {
+                wasm_layer: form,
+                ..options(TEST_EPOCH)
+            },
         );
-        // Native entries are unchanged.
-        let native: ImageManifest = layout.json(&image.platforms[0].manifest).unwrap();
-        assert_eq!(native.layers().len(), 1);
+        let layout = Layout::open(&dir).unwrap();
+        for image in &built {
+            let wasm = image
+                .platforms
+                .iter()
+                .find(|p| p.platform.is_wasm())
+                .unwrap();
+            let manifest: ImageManifest = layout.json(&wasm.manifest).unwrap();
+            let config: ImageConfiguration = layout.json(manifest.config()).unwrap();
+            assert_eq!(manifest.layers().len(), 2, "{}", image.name);
+            let module = &manifest.layers()[1];
+            let bytes = layout.blob(module).unwrap();
+            let entry = config
+                .config()
+                .as_ref()
+                .unwrap()
+                .entrypoint()
+                .clone()
+                .unwrap()[0]
+                .clone();
+            match form {
+                WasmLayerForm::Artifact => {
+                    assert_eq!(module.media_type().to_string(), "application/wasm");
+                    assert!(bytes.starts_with(b"\0asm"), "{}", image.name);
+                    // Not a tarball: only the first layer has a diff ID.
+                    assert_eq!(config.rootfs().diff_ids().len(), 1);
+                }
+                _ => {
+                    assert_eq!(
+                        module.media_type().to_string(),
+                        "application/vnd.oci.image.layer.v1.tar"
+                    );
+                    // A tarball holding exactly the module, at the entry point's path.
+                    let mut tar = tar::Archive::new(&bytes[..]);
+                    let files: Vec<(String, Vec<u8>)> = tar
+                        .entries()
+                        .unwrap()
+                        .map(|e| {
+                            let mut e = e.unwrap();
+                            let mut data = Vec::new();
+                            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+                            (e.path().unwrap().to_string_lossy().into_owned(), data)
+                        })
+                        .collect();
+                    assert_eq!(files.len(), 1, "{}: {files:?}", image.name);
+                    assert_eq!(format!("/{}", files[0].0), entry);
+                    assert!(files[0].1.starts_with(b"\0asm"));
+                    assert_eq!(config.rootfs().diff_ids().len(), 2);
+                }
+            }
+            // The first layer no longer carries the module.
+            let first = layout.blob(&manifest.layers()[0]).unwrap();
+            let first = Compression::Gzip.decompress(&first).unwrap();
+            let names: Vec<String> = tar::Archive::new(&first[..])
+                .entries()
+                .unwrap()
+                .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+                .collect();
+            assert!(!names.iter().any(|n| format!("/{n}") == entry), "{names:?}");
+            // Native entries are unchanged.
+            let native: ImageManifest = layout.json(&image.platforms[0].manifest).unwrap();
+            assert_eq!(native.layers().len(), 1);
+        }
     }
 }
 

@@ -44,3 +44,49 @@ pub fn build_test_layout(specs: &[ImageSpec], dest: &Path) -> Layout {
     build_layout(specs, &options, dest, &mut |_| {}).unwrap_or_else(|e| panic!("{e:#}"));
     Layout::open(dest).unwrap()
 }
+
+/// A fresh local registry on a free loopback port, storage under `tmp/registry`.
+pub fn start_registry(tmp: &Path) -> local_registry::LocalRegistry {
+    let reg =
+        local_registry::LocalRegistry::new(free_loopback_addr(), &tmp.join("registry")).unwrap();
+    reg.up().unwrap_or_else(|e| panic!("{e:#}"));
+    reg
+}
+
+/// Builds the named images from `defs` (default: the repository's `images/`), each wasm
+/// module in the form `wasm_layer`, and pushes them to `reg` as
+/// `<namespace>/<image>:<tag>`.
+pub fn push_test_images(
+    reg: &local_registry::LocalRegistry,
+    tmp: &Path,
+    defs: Option<&Path>,
+    images: &[&str],
+    namespace: &str,
+    tag: &str,
+    wasm_layer: oci_image::WasmLayerForm,
+) -> oci_push::Target {
+    let specs = image_specs(defs, |s| images.contains(&s.name.as_str()));
+    assert_eq!(specs.len(), images.len(), "unknown images in {images:?}");
+    let options = BuildOptions {
+        source_date_epoch: TEST_EPOCH,
+        wasm_layer,
+        ..Default::default()
+    };
+    let dest = tmp.join(format!("oci-{namespace}-{tag}"));
+    build_layout(&specs, &options, &dest, &mut |_| {}).unwrap_or_else(|e| panic!("{e:#}"));
+    let layout = Layout::open(&dest).unwrap();
+    let target =
+        oci_push::Target::parse(&format!("{}/{namespace}", reg.host()), tag, false).unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(oci_push::push_layout(
+            &layout,
+            &target,
+            &oci_client::secrets::RegistryAuth::Anonymous,
+            &mut |_| {},
+        ))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    target
+}

@@ -11,6 +11,9 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
+/// The wasmtime release this crate is built with (kept in step with Cargo.toml).
+pub const WASMTIME_VERSION: &str = "48";
+
 /// Captured output is bounded so a runaway module cannot exhaust memory.
 const OUTPUT_LIMIT: usize = 64 << 20;
 
@@ -29,12 +32,25 @@ pub struct Invocation {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub preopens: Vec<Preopen>,
+    /// Where the module's stdout and stderr go.
+    pub output: Output,
+}
+
+/// Where a module's stdout and stderr go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Output {
+    /// Into memory, returned in [`Outcome`] (bounded).
+    #[default]
+    Captured,
+    /// To this process's own stdout and stderr, as they are written (a container's log).
+    Inherited,
 }
 
 /// How a run ended.
 #[derive(Clone, Debug)]
 pub struct Outcome {
     pub exit_code: i32,
+    /// Empty when the output was [`Output::Inherited`].
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     /// Linking and instantiating the module.
@@ -69,6 +85,18 @@ impl WasiRunner {
         Module::new(&self.engine, wasm)
             .map_err(anyhow::Error::from)
             .context("cannot compile the WebAssembly module")
+    }
+
+    /// Loads a module precompiled by this engine configuration, from memory.
+    ///
+    /// # Safety
+    /// As for [`WasiRunner::load_precompiled`]: the bytes must come from
+    /// [`WasiRunner::precompile`] of an engine with the same configuration.
+    pub unsafe fn load_precompiled_bytes(&self, bytes: &[u8]) -> Result<Module> {
+        // SAFETY: upheld by the caller, as documented above.
+        unsafe { Module::deserialize(&self.engine, bytes) }
+            .map_err(anyhow::Error::from)
+            .context("cannot load the precompiled module")
     }
 
     /// Compiles a module ahead of time, for [`WasiRunner::load_precompiled`].
@@ -108,10 +136,15 @@ impl WasiRunner {
         let stdout = MemoryOutputPipe::new(OUTPUT_LIMIT);
         let stderr = MemoryOutputPipe::new(OUTPUT_LIMIT);
         let mut builder = WasiCtxBuilder::new();
-        builder
-            .args(&invocation.args)
-            .stdout(stdout.clone())
-            .stderr(stderr.clone());
+        builder.args(&invocation.args);
+        match invocation.output {
+            Output::Captured => {
+                builder.stdout(stdout.clone()).stderr(stderr.clone());
+            }
+            Output::Inherited => {
+                builder.inherit_stdout().inherit_stderr();
+            }
+        }
         for (k, v) in &invocation.env {
             builder.env(k, v);
         }

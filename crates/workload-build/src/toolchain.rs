@@ -81,6 +81,40 @@ const APT_REQUIREMENTS: &[AptRequirement] = &[
         provides: "qemu-riscv64-static",
         package: "qemu-user-static",
     },
+    // The registry, the runtimes the bench drives, and what the tests compare against.
+    AptRequirement {
+        provides: "docker-registry",
+        package: "docker-registry",
+    },
+    AptRequirement {
+        provides: "skopeo",
+        package: "skopeo",
+    },
+    AptRequirement {
+        provides: "containerd",
+        package: "containerd",
+    },
+    AptRequirement {
+        provides: "runc",
+        package: "runc",
+    },
+    AptRequirement {
+        provides: "dockerd",
+        package: "docker.io",
+    },
+    // Building containerd-shim-wasmtime-v1 (the containerd-shim-wasm library).
+    AptRequirement {
+        provides: "protoc",
+        package: "protobuf-compiler",
+    },
+    AptRequirement {
+        provides: "/usr/include/seccomp.h",
+        package: "libseccomp-dev",
+    },
+    AptRequirement {
+        provides: "pkg-config",
+        package: "pkg-config",
+    },
 ];
 
 /// Which Go compiler builds the Go workloads.

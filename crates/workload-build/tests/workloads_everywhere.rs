@@ -76,6 +76,7 @@ fn run(dir: &Path, artifact: &Artifact, args: &[Arg]) -> Outcome {
                     writable: true,
                 },
             ],
+            output: wasi_runner::Output::Captured,
         };
         let o = runner
             .run(&module, &invocation)

@@ -1,0 +1,83 @@
+//! `environment.json`: what the bench ran on and with, so a report can state its methods.
+
+use serde::{Deserialize, Serialize};
+
+/// The machine and the settings of one bench.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Environment {
+    /// UTC, RFC 3339.
+    pub started_utc: String,
+    pub host: Host,
+    /// Every runtime asked for, measured or skipped.
+    pub runtimes: Vec<RuntimeInfo>,
+    /// `<registry>/<namespace>`, e.g. `127.0.0.1:5000/wnb`.
+    pub repository_prefix: String,
+    pub tag: String,
+    pub warmup: usize,
+    pub iterations: usize,
+    /// The build profile of the bench itself (`release` or `debug`).
+    pub bench_profile: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Host {
+    pub cpu_model: String,
+    pub cores: usize,
+    pub memory_bytes: u64,
+    /// `uname -sr`.
+    pub kernel: String,
+    /// PRETTY_NAME of /etc/os-release.
+    pub os: String,
+    pub arch: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct RuntimeInfo {
+    /// `floor`, `containerd` or `docker`.
+    pub name: String,
+    /// Versions of the programs it drives, e.g. `containerd 1.6.20, runc 1.1.5`.
+    pub version: String,
+    /// Why it was not measured, if it was not.
+    pub skipped: Option<String>,
+    /// What a fresh pull removed first.
+    pub fresh_removes: String,
+    /// Platforms it cannot run, with the reason (e.g. Docker and wasm).
+    pub unsupported: Vec<String>,
+}
+
+impl Host {
+    /// Reads the running machine.
+    pub fn current() -> Host {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let cpu_model = read("/proc/cpuinfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_else(|| "unknown".into());
+        let memory_bytes = read("/proc/meminfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .unwrap_or(0);
+        let os = read("/etc/os-release")
+            .lines()
+            .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+            .map(|v| v.trim_matches('"').to_owned())
+            .unwrap_or_else(|| "unknown".into());
+        let kernel = format!(
+            "{} {}",
+            read("/proc/sys/kernel/ostype").trim(),
+            read("/proc/sys/kernel/osrelease").trim()
+        );
+        Host {
+            cpu_model,
+            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            memory_bytes,
+            kernel,
+            os,
+            arch: std::env::consts::ARCH.into(),
+        }
+    }
+}

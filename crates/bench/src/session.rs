@@ -1,0 +1,252 @@
+//! One bench session across runtimes: start what each runtime needs (containerd, dockerd,
+//! qemu binfmt handlers), measure, stop and restore, and describe the environment.
+//!
+//! Runtimes run one after another, each with the machine to itself. A runtime that cannot
+//! start is skipped with the reason; its absence never stops the others.
+
+use crate::container::{ContainerRuntime, ContainerdRuntime, DockerRuntime};
+use crate::environment::{Environment, Host, RuntimeInfo};
+use crate::floor::Floor;
+use crate::record::RunRecord;
+use crate::resolve::Resolver;
+use crate::verify::Checksums;
+use crate::{Plan, bench_floor, bench_runtime};
+use anyhow::Result;
+use platform::Platform;
+use runtime_daemons::{Binfmt, Containerd, Dockerd};
+use std::path::PathBuf;
+
+/// The runtimes a bench can measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RuntimeName {
+    Floor,
+    Containerd,
+    Docker,
+}
+
+impl RuntimeName {
+    pub const ALL: [RuntimeName; 3] = [
+        RuntimeName::Floor,
+        RuntimeName::Containerd,
+        RuntimeName::Docker,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeName::Floor => "floor",
+            RuntimeName::Containerd => "containerd",
+            RuntimeName::Docker => "docker",
+        }
+    }
+}
+
+impl std::str::FromStr for RuntimeName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<RuntimeName, String> {
+        RuntimeName::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| format!("unknown runtime {s:?}: expected floor, containerd or docker"))
+    }
+}
+
+/// What a session measures, and where its runtimes keep their state.
+pub struct Session {
+    pub plan: Plan,
+    pub runtimes: Vec<RuntimeName>,
+    /// Holds `floor/`, `containerd/` and `docker/`.
+    pub state_dir: PathBuf,
+    /// The directory holding `containerd-shim-wasmtime-v1`, if it was built.
+    pub shim_dir: Option<PathBuf>,
+    /// The registry speaks plain HTTP (the local one).
+    pub plain_http: bool,
+    pub registry_client: oci_client::Client,
+    pub registry_auth: oci_client::secrets::RegistryAuth,
+}
+
+/// What the session reports while it works.
+pub enum Event<'a> {
+    /// A runtime is about to make `runs` runs.
+    Starting {
+        runtime: &'static str,
+        runs: usize,
+    },
+    Skipped {
+        runtime: &'static str,
+        reason: String,
+    },
+    Run(&'a RunRecord),
+    Note(String),
+}
+
+impl Session {
+    /// Measures every requested runtime in turn; returns every run and the environment.
+    pub fn run(&self, on_event: &mut dyn FnMut(Event)) -> (Vec<RunRecord>, Environment) {
+        let mut env = Environment {
+            started_utc: chrono::Utc::now().to_rfc3339(),
+            host: Host::current(),
+            runtimes: Vec::new(),
+            repository_prefix: self.plan.repository_prefix.clone(),
+            tag: self.plan.tag.clone(),
+            warmup: self.plan.warmup,
+            iterations: self.plan.iterations,
+            bench_profile: if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
+            .into(),
+        };
+        let mut checksums = Checksums::default();
+        let mut records = Vec::new();
+        // Handlers for foreign platforms, for the runtimes that start containers.
+        let foreign: Vec<Platform> = self
+            .plan
+            .platforms
+            .iter()
+            .copied()
+            .filter(|p| !p.is_wasm() && Platform::host() != Some(*p))
+            .collect();
+        let needs_binfmt =
+            !foreign.is_empty() && self.runtimes.iter().any(|r| *r != RuntimeName::Floor);
+        let (binfmt, foreign_unsupported) = if needs_binfmt {
+            match Binfmt::ensure(&foreign) {
+                Ok(b) => {
+                    if !b.registered().is_empty() {
+                        on_event(Event::Note(format!(
+                            "registered binfmt handlers {} (removed again at the end)",
+                            b.registered().join(", ")
+                        )));
+                    }
+                    (Some(b), None)
+                }
+                Err(e) => (None, Some(format!("no qemu binfmt handler: {e:#}"))),
+            }
+        } else {
+            (None, None)
+        };
+
+        for &runtime in &self.runtimes {
+            let mut info = RuntimeInfo {
+                name: runtime.name().into(),
+                ..Default::default()
+            };
+            let result = match runtime {
+                RuntimeName::Floor => self.floor(&mut info, &mut checksums, on_event),
+                RuntimeName::Containerd => self.containerd(
+                    &mut info,
+                    &mut checksums,
+                    foreign_unsupported.clone(),
+                    on_event,
+                ),
+                RuntimeName::Docker => self.docker(
+                    &mut info,
+                    &mut checksums,
+                    foreign_unsupported.clone(),
+                    on_event,
+                ),
+            };
+            match result {
+                Ok(mut runs) => records.append(&mut runs),
+                Err(e) => {
+                    let reason = format!("{e:#}");
+                    on_event(Event::Skipped {
+                        runtime: runtime.name(),
+                        reason: reason.clone(),
+                    });
+                    info.skipped = Some(reason);
+                }
+            }
+            env.runtimes.push(info);
+        }
+        drop(binfmt);
+        (records, env)
+    }
+
+    fn floor(
+        &self,
+        info: &mut RuntimeInfo,
+        checksums: &mut Checksums,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Vec<RunRecord>> {
+        info.version = format!("in-process, wasmtime {}", wasi_runner::WASMTIME_VERSION);
+        info.fresh_removes = "its whole content store and every unpacked rootfs (precompiled modules are kept: they are prepared ahead of time, outside any start)".into();
+        let floor = Floor::new(
+            &self.state_dir.join("floor"),
+            self.registry_client.clone(),
+            self.registry_auth.clone(),
+        )?;
+        on_event(Event::Starting {
+            runtime: "floor",
+            runs: self.plan.run_count(),
+        });
+        Ok(bench_floor(&floor, &self.plan, checksums, &mut |r| {
+            on_event(Event::Run(r))
+        }))
+    }
+
+    fn containerd(
+        &self,
+        info: &mut RuntimeInfo,
+        checksums: &mut Checksums,
+        foreign_unsupported: Option<String>,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Vec<RunRecord>> {
+        info.version = Containerd::versions();
+        info.fresh_removes = "the image (`ctr images rm --sync`), whereupon containerd's garbage collector removes its content, snapshots and the shim's precompiled modules".into();
+        let containerd =
+            Containerd::start(&self.state_dir.join("containerd"), self.shim_dir.as_deref())?;
+        let resolver = Resolver::new(self.registry_client.clone(), self.registry_auth.clone())?;
+        let runtime = ContainerdRuntime {
+            containerd: &containerd,
+            plain_http: self.plain_http,
+            wasm_shim: self.shim_dir.is_some(),
+            foreign_unsupported,
+            resolver: Some(&resolver),
+        };
+        if self.shim_dir.is_some() {
+            info.version += &format!(
+                ", containerd-shim-wasmtime-v1 (wasmtime {})",
+                wasi_runner::WASMTIME_VERSION
+            );
+        }
+        Ok(self.measure(&runtime, info, checksums, on_event))
+    }
+
+    fn docker(
+        &self,
+        info: &mut RuntimeInfo,
+        checksums: &mut Checksums,
+        foreign_unsupported: Option<String>,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Vec<RunRecord>> {
+        info.fresh_removes = "the image (`docker rmi --force`), with its layers".into();
+        let dockerd = Dockerd::start(&self.state_dir.join("docker"))?;
+        info.version = dockerd.version();
+        let runtime = DockerRuntime {
+            dockerd: &dockerd,
+            foreign_unsupported,
+        };
+        Ok(self.measure(&runtime, info, checksums, on_event))
+    }
+
+    fn measure(
+        &self,
+        runtime: &dyn ContainerRuntime,
+        info: &mut RuntimeInfo,
+        checksums: &mut Checksums,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Vec<RunRecord> {
+        info.unsupported = self.plan.unsupported(runtime);
+        for u in &info.unsupported {
+            on_event(Event::Note(format!("{}: unsupported {u}", runtime.name())));
+        }
+        on_event(Event::Starting {
+            runtime: runtime.name(),
+            runs: self.plan.runtime_run_count(runtime),
+        });
+        bench_runtime(runtime, &self.plan, checksums, &mut |r| {
+            on_event(Event::Run(r))
+        })
+    }
+}

@@ -1,0 +1,33 @@
+//! The container runtimes the bench drives, started by this project and only for as long as
+//! it needs them.
+//!
+//! Each daemon gets its own root, state and socket under a directory we own, so it never
+//! touches (or is touched by) a system-wide installation; dropping its handle stops it.
+//! [`binfmt`] lets those runtimes start foreign-architecture images under qemu-user.
+
+pub mod binfmt;
+pub mod containerd;
+pub mod daemon;
+pub mod docker;
+
+pub use binfmt::Binfmt;
+pub use containerd::Containerd;
+pub use docker::Dockerd;
+
+/// The first line a program prints for `--version`-like arguments, or why it could not.
+pub fn program_version(program: &str, args: &[&str]) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("{program} is not installed"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text.lines().next().unwrap_or("").trim().to_owned())
+}
+
+/// Whether `program` is on the `PATH`.
+pub fn on_path(program: &str) -> Option<std::path::PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|p| p.join(program))
+        .find(|p| p.is_file())
+}

@@ -1,0 +1,309 @@
+//! The shim under a real containerd (started by the test, with its own root and socket):
+//! every wasm image runs through `io.containerd.wasmtime.v1` and computes what the native
+//! image computes under runc; the sort workload writes its file inside the container; a
+//! non-zero exit reaches `ctr`; an entry point that is not wasm is refused; and an
+//! `application/wasm` layer is compiled once, then loaded precompiled.
+//! Needs root and a workload build (`cargo xtask test` builds first).
+
+use bench::container::{ContainerRuntime, ContainerdRuntime, WASMTIME_RUNTIME};
+use bench::verify::verify_run;
+use oci_image::WasmLayerForm;
+use platform::Platform;
+use runtime_daemons::Containerd;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use test_support::{push_test_images, start_registry, workspace_root};
+
+const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-wasmtime-v1");
+const ALL_IMAGES: [&str; 8] = [
+    "matmul-rust",
+    "matmul-cpp",
+    "matmul-go",
+    "sort-rust",
+    "sort-cpp",
+    "sort-go",
+    "facedetect-rust",
+    "facedetect-cpp",
+];
+
+/// A directory holding only the shim, for containerd's PATH.
+fn shim_dir(tmp: &Path) -> PathBuf {
+    let dir = tmp.join("shim");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(SHIM, dir.join("containerd-shim-wasmtime-v1")).unwrap();
+    dir
+}
+
+fn start_containerd(tmp: &Path) -> Containerd {
+    Containerd::start(&tmp.join("containerd"), Some(&shim_dir(tmp)))
+        .unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+fn runtime(containerd: &Containerd) -> ContainerdRuntime<'_> {
+    ContainerdRuntime {
+        containerd,
+        plain_http: true,
+        wasm_shim: true,
+        foreign_unsupported: None,
+        resolver: None,
+    }
+}
+
+/// `ctr run` of the wasm entry with extra `ctr run` options; returns ctr's output.
+fn ctr_run_wasm(containerd: &Containerd, reference: &str, id: &str, options: &[&str]) -> Output {
+    containerd
+        .ctr()
+        .args([
+            "run",
+            "--rm",
+            "--platform",
+            "wasip1/wasm",
+            "--runtime",
+            WASMTIME_RUNTIME,
+        ])
+        .args(["--snapshotter", containerd.snapshotter()])
+        .args(options)
+        .arg(reference)
+        .arg(id)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_wasm_image_runs_through_the_shim_and_matches_native() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = start_registry(tmp.path());
+    let target = push_test_images(
+        &reg,
+        tmp.path(),
+        None,
+        &ALL_IMAGES,
+        "shim",
+        "latest",
+        WasmLayerForm::InTarball,
+    );
+    let containerd = start_containerd(tmp.path());
+    let rt = runtime(&containerd);
+    for image in ALL_IMAGES {
+        let reference = format!("{}/{}/{image}:latest", target.registry, target.namespace);
+        let workload = image.split('-').next().unwrap();
+        let mut checksums = Vec::new();
+        for platform in [Platform::Wasm, Platform::Amd64] {
+            rt.pull(&reference, platform)
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            let started = rt
+                .run(&reference, platform)
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            let run = verify_run(
+                &started.stdout,
+                &started.stderr,
+                started.exit_code,
+                workload,
+                platform,
+            )
+            .unwrap_or_else(|e| panic!("{image} {platform}: {e}\n{}", containerd.log_tail()));
+            assert_eq!(run.start.arch, platform);
+            checksums.push(run.end.checksum);
+        }
+        assert_eq!(
+            checksums[0], checksums[1],
+            "{image}: wasm under the shim and amd64 under runc disagree"
+        );
+    }
+    drop(containerd);
+    reg.down().unwrap();
+}
+
+#[test]
+fn sort_writes_its_file_inside_the_container_and_exit_codes_reach_ctr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = start_registry(tmp.path());
+    // The same sort image, and a matmul whose argument makes it exit with status 2.
+    let defs = tmp.path().join("images");
+    std::fs::create_dir(&defs).unwrap();
+    std::fs::copy(
+        workspace_root().join("images/sort.toml"),
+        defs.join("sort.toml"),
+    )
+    .unwrap();
+    let matmul = std::fs::read_to_string(workspace_root().join("images/matmul.toml")).unwrap();
+    std::fs::write(
+        defs.join("matmul.toml"),
+        matmul.replace("args = [\"100\"]", "args = [\"0\"]"),
+    )
+    .unwrap();
+    let target = push_test_images(
+        &reg,
+        tmp.path(),
+        Some(&defs),
+        &["sort-rust", "matmul-rust"],
+        "shim",
+        "latest",
+        WasmLayerForm::InTarball,
+    );
+    let containerd = start_containerd(tmp.path());
+    let rt = runtime(&containerd);
+
+    let sort = format!("{}/{}/sort-rust:latest", target.registry, target.namespace);
+    rt.pull(&sort, Platform::Wasm).unwrap();
+    let out_dir = tmp.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let mount = format!(
+        "type=bind,src={},dst=/out,options=rbind:rw",
+        out_dir.display()
+    );
+    let out = ctr_run_wasm(&containerd, &sort, "sort-1", &["--mount", &mount]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        containerd.log_tail()
+    );
+    let sorted = std::fs::read_to_string(out_dir.join("sorted.txt"))
+        .expect("the container wrote /out/sorted.txt");
+    let input =
+        std::fs::read_to_string(test_support::build_dir().join("workloads/data/fruits.txt"))
+            .unwrap();
+    let mut expected: Vec<&str> = input.lines().collect();
+    expected.sort();
+    assert_eq!(sorted.lines().collect::<Vec<_>>(), expected);
+
+    let matmul = format!(
+        "{}/{}/matmul-rust:latest",
+        target.registry, target.namespace
+    );
+    rt.pull(&matmul, Platform::Wasm).unwrap();
+    let out = ctr_run_wasm(&containerd, &matmul, "matmul-bad", &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "ctr passes the module's exit code on: {out:?}"
+    );
+    drop(containerd);
+    reg.down().unwrap();
+}
+
+#[test]
+fn an_entry_point_that_is_not_wasm_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = start_registry(tmp.path());
+    // A wasm image whose "module" is a text file.
+    let defs = tmp.path().join("images");
+    std::fs::create_dir(&defs).unwrap();
+    std::fs::write(
+        defs.join("notwasm.toml"),
+        "workload = \"notwasm\"\ntitle = \"a text file as a wasm entry point\"\nlanguages = [\"rust\"]\n\
+         platforms = [\"wasip1/wasm\"]\nbinary = \"workloads/data/fruits.txt\"\nargs = []\n",
+    )
+    .unwrap();
+    let target = push_test_images(
+        &reg,
+        tmp.path(),
+        Some(&defs),
+        &["notwasm-rust"],
+        "shim",
+        "latest",
+        WasmLayerForm::InTarball,
+    );
+    let containerd = start_containerd(tmp.path());
+    let reference = format!(
+        "{}/{}/notwasm-rust:latest",
+        target.registry, target.namespace
+    );
+    runtime(&containerd)
+        .pull(&reference, Platform::Wasm)
+        .unwrap();
+    let out = ctr_run_wasm(&containerd, &reference, "notwasm", &[]);
+    assert!(
+        !out.status.success(),
+        "a text entry point must not run: {out:?}"
+    );
+    let log = std::fs::read_to_string(containerd.log()).unwrap();
+    assert!(
+        log.contains("is not a WebAssembly module"),
+        "the shim says why; containerd's log ends with:\n{}",
+        containerd.log_tail()
+    );
+    drop(containerd);
+    reg.down().unwrap();
+}
+
+#[test]
+fn a_wasm_layer_is_compiled_once_then_loaded_precompiled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = start_registry(tmp.path());
+    let target = push_test_images(
+        &reg,
+        tmp.path(),
+        None,
+        &["matmul-rust"],
+        "shim",
+        "wasm-layer",
+        WasmLayerForm::Tar,
+    );
+    let containerd = start_containerd(tmp.path());
+    let rt = runtime(&containerd);
+    // By the wasm manifest's digest: the library reads the containerd image's target as a
+    // manifest, so precompilation does not engage through the multi-platform index.
+    let resolver = bench::resolve::Resolver::new(
+        oci_push::client(&target),
+        oci_client::secrets::RegistryAuth::Anonymous,
+    )
+    .unwrap();
+    let tagged = format!(
+        "{}/{}/matmul-rust:wasm-layer",
+        target.registry, target.namespace
+    );
+    let reference = resolver.by_digest(&tagged, Platform::Wasm).unwrap();
+    assert!(reference.contains("@sha256:"), "{reference}");
+    rt.pull(&reference, Platform::Wasm)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let log = || std::fs::read_to_string(containerd.log()).unwrap();
+    let count = |text: &str, what: &str| text.matches(what).count();
+
+    let first = rt.run(&reference, Platform::Wasm).unwrap();
+    verify_run(
+        &first.stdout,
+        &first.stderr,
+        first.exit_code,
+        "matmul",
+        Platform::Wasm,
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", containerd.log_tail()));
+    let after_first = log();
+    assert_eq!(
+        count(&after_first, "wasmtime-shim: precompiled layer"),
+        1,
+        "{after_first}"
+    );
+    assert_eq!(
+        count(&after_first, "wasmtime-shim: loaded precompiled module"),
+        1
+    );
+    // containerd keeps the compiled code in its content store, labelled for this engine.
+    let content = containerd.ctr().args(["content", "ls"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&content.stdout).contains("runwasi.io/precompiled/wasmtime/"));
+
+    let second = rt.run(&reference, Platform::Wasm).unwrap();
+    verify_run(
+        &second.stdout,
+        &second.stderr,
+        second.exit_code,
+        "matmul",
+        Platform::Wasm,
+    )
+    .unwrap();
+    let after_second = log();
+    assert_eq!(
+        count(&after_second, "wasmtime-shim: precompiled layer"),
+        1,
+        "the second start must not compile"
+    );
+    assert_eq!(
+        count(&after_second, "wasmtime-shim: loaded precompiled module"),
+        2
+    );
+    assert_eq!(count(&after_second, "wasmtime-shim: compiled module"), 0);
+    drop(containerd);
+    reg.down().unwrap();
+}
