@@ -58,12 +58,27 @@ enum Cmd {
     /// (skipping those it has), then the platform manifests, then the index under its tag.
     /// Default: the local registry, started on demand.
     Push(PushArgs),
-    /// Pull and start the images, every run verified (platform, exit status, checksum), and
-    /// write results/<timestamp>/runs.json, summary.csv and a summary table. Runtime: the
-    /// in-process floor runtime (pull with oci-client into its own store, chroot for native
-    /// entries, qemu-user for foreign ones, wasmtime in-process for wasm, JIT and precompiled).
-    /// Needs root (chroot). Default registry: the local one, started on demand.
+    /// Pull and start the images through each runtime, every run verified (platform, exit
+    /// status, checksum), and write results/<timestamp>/ (runs.json, summary.csv,
+    /// environment.json, report.md and charts) and a summary table. Runtimes: floor (in-process:
+    /// oci-client pull into its own store, chroot for native entries, qemu-user for foreign
+    /// ones, wasmtime in-process for wasm, JIT and precompiled), containerd (its own daemon
+    /// under the build directory, driven with ctr; runc for native, our wasmtime shim for wasm)
+    /// and Docker (its own dockerd; native only). Foreign platforms run through qemu binfmt
+    /// handlers registered for the bench and removed after. Needs root. Default registry: the
+    /// local one, started on demand.
     Bench(BenchArgs),
+    /// Write report.md and its charts (SVG and PNG) from a bench's results: the study's tables
+    /// and figures with our numbers beside the study's, the floor's phase breakdown, findings
+    /// computed from the runs, and the methods. `cargo xtask bench` ends by writing it.
+    Report {
+        /// The results directory (default: the newest under results/).
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// The size table to include (default <build-dir>/sizes/sizes.json, if present).
+        #[arg(long)]
+        sizes: Option<PathBuf>,
+    },
     /// Setup, build, then run the whole test suite (`cargo test --workspace`).
     Test {
         /// Extra arguments for `cargo test` (after `--`).
@@ -222,6 +237,13 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Push(args) => push(&build_dir, &args),
         Cmd::Bench(args) => bench(&build_dir, &args),
+        Cmd::Report { results, sizes } => {
+            let results = match results {
+                Some(r) => r,
+                None => report::newest_results_dir(&workspace.join("results"))?,
+            };
+            write_report(&build_dir, &results, sizes)
+        }
         Cmd::Test { cargo_test_args } => {
             setup(&workspace, &build_dir)?;
             build(&workspace, &build_dir)?;
@@ -639,6 +661,26 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
         "results in {} ({} runs, {failed} failed)",
         dir.display(),
         records.len()
+    ));
+    write_report(build_dir, &dir, None)
+}
+
+fn write_report(build_dir: &Path, results: &Path, sizes: Option<PathBuf>) -> Result<()> {
+    let default_sizes = build_dir.join("sizes").join("sizes.json");
+    let sizes_json = sizes.or_else(|| default_sizes.exists().then_some(default_sizes));
+    if sizes_json.is_none() {
+        log(
+            "no size table (`cargo xtask build-images` writes one): the report leaves the size tables out",
+        );
+    }
+    let written = report::write_report(&report::ReportInputs {
+        results_dir: results.to_owned(),
+        sizes_json,
+    })?;
+    log(&format!(
+        "report: {} ({} chart files)",
+        written.report_md.display(),
+        written.charts.len()
     ));
     Ok(())
 }

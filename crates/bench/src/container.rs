@@ -137,7 +137,7 @@ impl ContainerRuntime for ContainerdRuntime<'_> {
     fn unsupported(&self, platform: Platform) -> Option<String> {
         if platform.is_wasm() {
             return (!self.wasm_shim).then(|| {
-                "containerd-shim-wasmtime-v1 is not built: run `cargo xtask build-shim`".into()
+                "containerd-shim-wasmtime-v1 is not built: run `cargo xtask build`".into()
             });
         }
         if Platform::host() != Some(platform) {

@@ -97,7 +97,7 @@ pub fn render(groups: &[GroupSummary]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<8} {:<12} {:<16} {:<8} {:<6} {:>5} {:>18} {:>18} {:>18}",
+        "{:<10} {:<25} {:<16} {:<8} {:<6} {:>5} {:>18} {:>18} {:>18}",
         "runtime",
         "variant",
         "image",
@@ -111,7 +111,7 @@ pub fn render(groups: &[GroupSummary]) -> String {
     for g in groups {
         let _ = writeln!(
             s,
-            "{:<8} {:<12} {:<16} {:<8} {:<6} {:>5} {:>18} {:>18} {:>18}{}",
+            "{:<10} {:<25} {:<16} {:<8} {:<6} {:>5} {:>18} {:>18} {:>18}{}",
             g.runtime,
             g.variant,
             g.image,

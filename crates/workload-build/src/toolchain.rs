@@ -115,6 +115,11 @@ const APT_REQUIREMENTS: &[AptRequirement] = &[
         provides: "pkg-config",
         package: "pkg-config",
     },
+    // The report's charts render their text with this font.
+    AptRequirement {
+        provides: "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        package: "fonts-dejavu-core",
+    },
 ];
 
 /// Which Go compiler builds the Go workloads.

@@ -1,0 +1,201 @@
+//! Stage 5 of the pipeline: turns a bench results directory into `report.md` with the study's
+//! tables and figures, our numbers beside the study's, and findings computed from the runs.
+//!
+//! Inputs: `runs.json` (every run, required), `environment.json` (optional: the methods section
+//! says when it is missing) and the `sizes.json` of `cargo xtask sizes` (optional). Output, in
+//! the results directory: `report.md` and `charts/*.svg` + `charts/*.png`.
+
+mod charts;
+mod ci;
+mod data;
+mod figures;
+mod findings;
+mod font;
+mod keys;
+mod methods;
+mod num;
+mod tables;
+
+use anyhow::{Context, Result, bail};
+use data::Data;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+pub use font::{DEFAULT_FONT, FONT_ENV};
+
+/// The Debian package that provides [`DEFAULT_FONT`].
+pub const FONT_PACKAGE: &str = "fonts-dejavu-core";
+
+pub struct ReportInputs {
+    /// A `results/<timestamp>` directory of `cargo xtask bench`.
+    pub results_dir: PathBuf,
+    /// `build/sizes/sizes.json` of `cargo xtask sizes`, if the sizes are to be reported.
+    pub sizes_json: Option<PathBuf>,
+}
+
+pub struct Written {
+    pub report_md: PathBuf,
+    /// Every chart file, SVG and PNG.
+    pub charts: Vec<PathBuf>,
+}
+
+/// Writes `report.md` and `charts/` into the results directory.
+pub fn write_report(inputs: &ReportInputs) -> Result<Written> {
+    let data = Data::load(&inputs.results_dir, inputs.sizes_json.as_deref())?;
+    // Before anything is written: a missing font must not leave half a report behind.
+    font::ensure()?;
+    let figures = figures::all(&data);
+    let charts_dir = inputs.results_dir.join("charts");
+    std::fs::create_dir_all(&charts_dir)
+        .with_context(|| format!("cannot create {}", charts_dir.display()))?;
+    let mut charts = Vec::new();
+    for f in &figures {
+        charts.extend(
+            f.write(&charts_dir)
+                .with_context(|| format!("cannot draw chart {}", f.stem))?,
+        );
+    }
+    let report_md = inputs.results_dir.join("report.md");
+    std::fs::write(&report_md, markdown(&data, &figures, inputs))
+        .with_context(|| format!("cannot write {}", report_md.display()))?;
+    Ok(Written { report_md, charts })
+}
+
+/// The newest `<base>/<UTC timestamp>` directory (`YYYYMMDDTHHMMSSZ`, as the bench names them).
+pub fn newest_results_dir(base: &Path) -> Result<PathBuf> {
+    let entries = match std::fs::read_dir(base) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "{} does not exist: run `cargo xtask bench` first; it writes results/<timestamp>/",
+            base.display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", base.display())),
+    };
+    let mut newest: Option<String> = None;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", base.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_timestamp(&name)
+            && entry.file_type().is_ok_and(|t| t.is_dir())
+            && newest.as_ref().is_none_or(|n| name > *n)
+        {
+            newest = Some(name);
+        }
+    }
+    match newest {
+        Some(n) => Ok(base.join(n)),
+        None => bail!(
+            "{} holds no results/<UTC timestamp> directory: run `cargo xtask bench` first",
+            base.display()
+        ),
+    }
+}
+
+/// `20261127T013000Z`: sorts by time as text.
+fn is_timestamp(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit)
+}
+
+fn image(fig: &charts::Figure) -> String {
+    format!(
+        "![{title}](charts/{stem}.svg)\n\n[PNG](charts/{stem}.png)\n\n",
+        title = fig.title,
+        stem = fig.stem
+    )
+}
+
+fn markdown(data: &Data, figures: &[charts::Figure], inputs: &ReportInputs) -> String {
+    let fig = |stem: &str| {
+        figures
+            .iter()
+            .find(|f| f.stem == stem)
+            .map(image)
+            .unwrap_or_default()
+    };
+    let mut s = String::new();
+    let name = data.dir.file_name().map_or_else(
+        || data.dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let _ = writeln!(s, "# wasm-native-bench report: {name}\n");
+    let _ = writeln!(
+        s,
+        "WebAssembly containers against native multi-platform containers, reproducing Kakati & \
+         Brorsson (2025), *Performance and Usability Implications of Multiplatform and WebAssembly \
+         Containers*. Every number below is computed from `runs.json`{}{}.\n",
+        if data.env.is_some() {
+            ", `environment.json`"
+        } else {
+            ""
+        },
+        if inputs.sizes_json.is_some() {
+            " and `sizes.json`"
+        } else {
+            ""
+        }
+    );
+    for rt in data.runtimes() {
+        let n = data.measured(&rt).count();
+        if n > 0 {
+            let _ = writeln!(s, "- {rt}: {n} measured runs");
+        } else {
+            let _ = writeln!(s, "- {rt}: no data ({})", data.no_data_reason(&rt));
+        }
+    }
+
+    s += "\n## Findings\n\n";
+    s += &findings::section(data);
+
+    s += "\n## Image sizes (the study's Tables 2, 3 and 4; Figures 7 and 8)\n\n";
+    s += "Host size: the uncompressed layer, what sits on disk after a pull. OCI size: compressed \
+          layer + config + manifest, what the registry stores. Reduction % = (1 − OCI/host) × 100 \
+          (the study's Equation 1).\n\n";
+    s += &tables::sizes(data.sizes.as_deref());
+    s.push('\n');
+    s += &fig("sizes-host");
+    s += &fig("sizes-registry");
+
+    s += "## Pull and start per runtime (the study's Figures 4 and 5)\n\n";
+    let _ = writeln!(s, "{}\n", figures::STARTUP_NOTE);
+    for rt in data.runtimes() {
+        let _ = writeln!(s, "### {rt}\n");
+        s += &fig(&format!("startup-{rt}"));
+        s += &tables::runtime(data, &rt);
+        s.push('\n');
+    }
+
+    s += "## containerd pull time per architecture, native vs wasm (the study's Figure 9)\n\n";
+    let _ = writeln!(s, "{}\n", figures::PULL_NOTE);
+    s += &fig("pull-containerd");
+
+    s += "## Floor phases beside each runtime's total\n\n";
+    let _ = writeln!(s, "{}\n", figures::PHASES_NOTE);
+    for f in figures.iter().filter(|f| f.stem.starts_with("phases-")) {
+        s += &image(f);
+    }
+    s += &tables::phases(data);
+
+    s += "\n## Failed runs\n\n";
+    s += &tables::failures(data);
+
+    s += "\n## Methods\n\n";
+    s += &methods::section(data);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert!(is_timestamp("20261127T013000Z"));
+        assert!(!is_timestamp("20261127T013000"));
+        assert!(!is_timestamp("2026112xT013000Z"));
+        assert!(!is_timestamp("latest"));
+    }
+}

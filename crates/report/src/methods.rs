@@ -1,0 +1,111 @@
+//! The methods section: what the bench ran on and with (`environment.json`), and how the
+//! report's statistics are defined.
+
+use crate::data::Data;
+use std::fmt::Write;
+
+pub fn section(data: &Data) -> String {
+    let mut s = String::new();
+    let measured = data.records.iter().filter(|r| !r.warmup).count();
+    let warmups = data.records.len() - measured;
+    let failed = data.records.iter().filter(|r| !r.warmup && !r.ok).count();
+    match &data.env {
+        None => {
+            let _ = writeln!(
+                s,
+                "The environment was not recorded: {} has no environment.json, so the machine, \
+                 runtime versions, registry, iteration settings and what a fresh pull removed are \
+                 unknown for this bench.\n",
+                data.dir.display()
+            );
+        }
+        Some(e) => {
+            let h = &e.host;
+            let _ = writeln!(s, "- Bench started: {} (UTC)", e.started_utc);
+            let _ = writeln!(
+                s,
+                "- Machine: {}, {} cores, {:.1} GiB memory, {} ({})",
+                h.cpu_model,
+                h.cores,
+                h.memory_bytes as f64 / (1u64 << 30) as f64,
+                h.os,
+                h.arch
+            );
+            let _ = writeln!(s, "- Kernel: {}", h.kernel);
+            let _ = writeln!(s, "- Registry: `{}`, tag `{}`", e.repository_prefix, e.tag);
+            let _ = writeln!(
+                s,
+                "- Per cell (runtime × variant × image × platform × mode): {} warm-up run(s), not counted, then {} measured runs",
+                e.warmup, e.iterations
+            );
+            let _ = writeln!(
+                s,
+                "- The bench itself was built with the `{}` profile\n",
+                e.bench_profile
+            );
+            s += "| runtime | versions | measured | a fresh pull first removed | cannot run |\n";
+            s += "| --- | --- | --- | --- | --- |\n";
+            for r in &e.runtimes {
+                let unsupported: Vec<String> = r
+                    .unsupported
+                    .iter()
+                    .map(|u| {
+                        let (p, why) = crate::keys::parse_unsupported(u);
+                        if p.is_empty() {
+                            format!("unsupported: {why}")
+                        } else {
+                            format!("{p} (unsupported: {why})")
+                        }
+                    })
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} |",
+                    r.name,
+                    cell(&r.version),
+                    r.skipped
+                        .as_ref()
+                        .map_or("yes".into(), |why| format!("no: {}", cell(why))),
+                    cell(&r.fresh_removes),
+                    if unsupported.is_empty() {
+                        "—".into()
+                    } else {
+                        cell(&unsupported.join("; "))
+                    }
+                );
+            }
+            s.push('\n');
+        }
+    }
+    let _ = writeln!(
+        s,
+        "runs.json holds {} runs: {warmups} warm-up, {measured} measured, of which {failed} failed.\n",
+        data.records.len()
+    );
+    s += "Definitions:\n\n\
+- **pull**: from the pull request until the image is ready to run; **time-to-main**: from the run \
+request to the workload's own start-of-main timestamp; **total**: from the run request to the exit.\n\
+- **fresh**: the image was removed from the runtime's store before each pull (what exactly, per \
+runtime, is in the table above); **cached**: it was left in place.\n\
+- Floor phases: *resolve*, *fetch*, *verify*, *unpack* (the pull), then *compile* (wasm compiled at \
+start) or *load* (precompiled wasm), *instantiate*, *main*.\n\
+- A run counts only if verified (exit 0, protocol lines, the architecture asked for, the workload's \
+checksum); failed runs are counted and never averaged in.\n\
+- Tables: medians, and means ± the half-width of the 95% confidence interval of the mean \
+(Student's t), from `bench::results::summarise`.\n\
+- Charts: start-up bars are means with error bars of the 95% CI of the mean (Student's t); phase \
+charts show medians.\n\
+- Findings: per image, Welch's 95% CI for the difference of two means (fractional degrees of \
+freedom, Welch–Satterthwaite); across images, the geometric mean of the per-image ratios with the \
+95% CI from Student's t over their logarithms. The output is deterministic: no resampling.\n";
+    s
+}
+
+/// Text for a table cell: no pipe or newline may break the row.
+fn cell(text: &str) -> String {
+    if text.is_empty() {
+        "—".into()
+    } else {
+        text.replace('|', "\\|").replace('\n', " ")
+    }
+}
