@@ -5,7 +5,7 @@
 //! the image is unpacked and ready, time-to-main from the run request until the workload's
 //! own start-of-main timestamp, total until the client returns after the container exited.
 
-use crate::floor::{Phases, Started};
+use crate::floor::Started;
 use crate::resolve::Resolver;
 use anyhow::{Context, Result, bail};
 use platform::Platform;
@@ -88,16 +88,13 @@ fn timed_run(mut cmd: Command, platform: Platform) -> Result<Started> {
     let requested_unix_ns = protocol::now_unix_ns();
     let t = Instant::now();
     let out = cmd.output().context("cannot run the container client")?;
-    let total = t.elapsed();
-    Ok(Started {
-        exit_code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    let emulated = !platform.is_wasm() && Platform::host() != Some(platform);
+    Ok(Started::of_process(
+        out,
         requested_unix_ns,
-        total,
-        phases: Phases::new(),
-        emulated: !platform.is_wasm() && Platform::host() != Some(platform),
-    })
+        t.elapsed(),
+        emulated,
+    ))
 }
 
 /// containerd through `ctr`.

@@ -71,6 +71,26 @@ pub struct Started {
     pub emulated: bool,
 }
 
+impl Started {
+    /// What a container process (or a client that ran one) left behind.
+    pub fn of_process(
+        out: std::process::Output,
+        requested_unix_ns: u64,
+        total: Duration,
+        emulated: bool,
+    ) -> Started {
+        Started {
+            exit_code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            requested_unix_ns,
+            total,
+            phases: Phases::new(),
+            emulated,
+        }
+    }
+}
+
 pub struct Floor {
     dir: PathBuf,
     /// Registry traffic is async; wasmtime-wasi's sync API must not run inside a runtime, so
@@ -293,16 +313,12 @@ impl Floor {
         let out = cmd.output().with_context(|| {
             format!("cannot start {entry} (the floor runtime chroots, which needs root)")
         })?;
-        let total = t.elapsed();
-        Ok(Started {
-            exit_code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        Ok(Started::of_process(
+            out,
             requested_unix_ns,
-            total,
-            phases: Phases::new(),
+            t.elapsed(),
             emulated,
-        })
+        ))
     }
 
     fn start_wasm(&self, pulled: &Pulled, argv: Vec<String>, mode: WasmMode) -> Result<Started> {

@@ -190,6 +190,23 @@ fn verify_started(
     Ok(run)
 }
 
+/// Marks the record verified, or failed with the reason: its run's error, or a checksum that
+/// differs from the other runs of its workload.
+fn settle(
+    record: &mut RunRecord,
+    outcome: Result<protocol::Run>,
+    checksums: &mut Checksums,
+    who: &str,
+) {
+    match outcome {
+        Ok(run) => match checksums.check(&record.workload, run.end.checksum, who) {
+            Ok(()) => record.ok = true,
+            Err(e) => record.error = Some(e),
+        },
+        Err(e) => record.error = Some(format!("{e:#}")),
+    }
+}
+
 /// Runs the plan on a container runtime; `on_run` sees each record as it is made. Checksums
 /// are shared with the other runtimes' runs: every runtime must compute the same results.
 pub fn bench_runtime(
@@ -239,13 +256,7 @@ pub fn bench_runtime(
                 let started = runtime.run(&reference, platform)?;
                 verify_started(&started, platform, &mut record)
             })();
-            match outcome {
-                Ok(run) => match checksums.check(&record.workload, run.end.checksum, &who) {
-                    Ok(()) => record.ok = true,
-                    Err(e) => record.error = Some(e),
-                },
-                Err(e) => record.error = Some(format!("{e:#}")),
-            }
+            settle(&mut record, outcome, checksums, &who);
             on_run(&record);
             records.push(record);
         }
@@ -285,13 +296,7 @@ pub fn bench_floor(
                 Ok(()) => one_run(floor, &reference, platform, mode, wasm_mode, &mut record),
                 Err(e) => Err(anyhow::anyhow!("{e}")),
             };
-            match outcome {
-                Ok(run) => match checksums.check(&record.workload, run.end.checksum, &who) {
-                    Ok(()) => record.ok = true,
-                    Err(e) => record.error = Some(e),
-                },
-                Err(e) => record.error = Some(format!("{e:#}")),
-            }
+            settle(&mut record, outcome, checksums, &who);
             on_run(&record);
             records.push(record);
         }
