@@ -282,7 +282,7 @@ impl Floor {
                 .platform
                 .qemu_user()
                 .context("no emulator for this platform")?;
-            let qemu_path = which_path(qemu)
+            let qemu_path = runtime_daemons::on_path(qemu)
                 .with_context(|| format!("{qemu} is not installed (Debian qemu-user-static)"))?;
             let inside = pulled.rootfs.join(&QEMU_IN_ROOTFS[1..]);
             if !inside.exists() {
@@ -438,10 +438,4 @@ fn entry_point(config: &ImageConfiguration) -> Result<String> {
         .next()
         .cloned()
         .context("the image has neither Entrypoint nor Cmd")
-}
-
-fn which_path(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|p| p.join(program))
-        .find(|p| p.is_file())
 }
