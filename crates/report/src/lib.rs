@@ -40,25 +40,58 @@ pub struct Written {
 }
 
 /// Writes `report.md` and `charts/` into the results directory.
+///
+/// Charts are drawn into a scratch directory that replaces `charts/` only once every chart is
+/// drawn, and `report.md` is replaced by a rename: a failure leaves the previous report whole,
+/// and a rerun leaves no chart of an earlier report (say, of a runtime since dropped) behind.
 pub fn write_report(inputs: &ReportInputs) -> Result<Written> {
     let data = Data::load(&inputs.results_dir, inputs.sizes_json.as_deref())?;
     // Before anything is written: a missing font must not leave half a report behind.
     font::ensure()?;
     let figures = figures::all(&data);
     let charts_dir = inputs.results_dir.join("charts");
-    std::fs::create_dir_all(&charts_dir)
-        .with_context(|| format!("cannot create {}", charts_dir.display()))?;
-    let mut charts = Vec::new();
+    let drawing_dir = inputs.results_dir.join(".charts.partial");
+    remove_dir_if_present(&drawing_dir)?;
+    std::fs::create_dir_all(&drawing_dir)
+        .with_context(|| format!("cannot create {}", drawing_dir.display()))?;
+    let mut drawn = Vec::new();
     for f in &figures {
-        charts.extend(
-            f.write(&charts_dir)
-                .with_context(|| format!("cannot draw chart {}", f.stem))?,
-        );
+        match f.write(&drawing_dir) {
+            Ok(paths) => drawn.extend(paths),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&drawing_dir);
+                return Err(e.context(format!("cannot draw chart {}", f.stem)));
+            }
+        }
     }
     let report_md = inputs.results_dir.join("report.md");
-    std::fs::write(&report_md, markdown(&data, &figures, inputs))
+    let report_partial = inputs.results_dir.join(".report.md.partial");
+    std::fs::write(&report_partial, markdown(&data, &figures, inputs))
+        .with_context(|| format!("cannot write {}", report_partial.display()))?;
+    remove_dir_if_present(&charts_dir)?;
+    std::fs::rename(&drawing_dir, &charts_dir).with_context(|| {
+        format!(
+            "cannot move {} to {}",
+            drawing_dir.display(),
+            charts_dir.display()
+        )
+    })?;
+    std::fs::rename(&report_partial, &report_md)
         .with_context(|| format!("cannot write {}", report_md.display()))?;
+    let charts = drawn
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|name| charts_dir.join(name))
+        .collect();
     Ok(Written { report_md, charts })
+}
+
+fn remove_dir_if_present(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot remove {}", dir.display())),
+    }
 }
 
 /// The newest `<base>/<UTC timestamp>` directory (`YYYYMMDDTHHMMSSZ`, as the bench names them).

@@ -212,6 +212,34 @@ fn output_is_deterministic() {
 }
 
 #[test]
+fn a_rerun_replaces_the_charts_and_leaves_no_scratch_files() {
+    let (_tmp, dir, _) = generate();
+    // A chart no current figure draws, as an older report might have left.
+    std::fs::write(dir.join("charts/startup-retired.svg"), "<svg/>").unwrap();
+    write_report(&full_inputs(&dir)).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("charts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = STEMS
+        .iter()
+        .flat_map(|s| ["svg", "png"].map(|e| format!("{s}.{e}")))
+        .collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    let mut top: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(
+        top,
+        ["charts", "environment.json", "report.md", "runs.json"]
+    );
+}
+
+#[test]
 fn missing_environment_and_sizes_are_stated() {
     let (_tmp, dir) = results_copy(&["runs.json"]);
     write_report(&ReportInputs {

@@ -11,8 +11,8 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
-/// The wasmtime release this crate is built with (kept in step with Cargo.toml).
-pub const WASMTIME_VERSION: &str = "48";
+/// The wasmtime release this crate is built with, read from Cargo.lock by the build script.
+pub const WASMTIME_VERSION: &str = env!("WNB_WASMTIME_VERSION");
 
 /// Captured output is bounded so a runaway module cannot exhaust memory.
 const OUTPUT_LIMIT: usize = 64 << 20;
