@@ -147,8 +147,9 @@ struct BenchArgs {
     /// The tag to pull.
     #[arg(long, default_value = "latest")]
     tag: String,
-    /// The tag of the images whose wasm module is an `application/wasm` layer (containerd's
-    /// precompiled variant); default: `wasm-layer` when that layout was built.
+    /// The tag of the images whose wasm module is a layer of its own (`build-images
+    /// --wasm-layer`), which containerd's precompiled variant needs; default: `wasm-layer`
+    /// when that layout was built.
     #[arg(long)]
     wasm_layer_tag: Option<String>,
     /// Plain HTTP to a registry that is not on loopback.
