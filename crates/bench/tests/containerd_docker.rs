@@ -37,7 +37,7 @@ fn containerd_runs_native_and_emulated_images_and_fresh_means_fresh() {
         "latest",
         WasmLayerForm::InTarball,
     );
-    let prefix = format!("{}/{}", target.registry, target.namespace);
+    let prefix = target.repository_prefix();
     let binfmt = Binfmt::ensure(&[Platform::Arm64]).unwrap_or_else(|e| panic!("{e:#}"));
     let containerd = Containerd::start(&tmp.path().join("containerd"), None).unwrap();
     let rt = ContainerdRuntime {
@@ -110,7 +110,7 @@ fn docker_runs_native_images_and_reports_wasm_unsupported() {
         foreign_unsupported: None,
     };
     let plan = plan(
-        format!("{}/{}", target.registry, target.namespace),
+        target.repository_prefix(),
         &[Platform::Amd64, Platform::Wasm],
     );
     let unsupported = plan.unsupported(&rt);

@@ -37,7 +37,7 @@ fn registry_with(
 
 fn plan(target: &Target, images: &[&str], platforms: &[Platform], modes: &[Mode]) -> Plan {
     Plan {
-        repository_prefix: format!("{}/{}", target.registry, target.namespace),
+        repository_prefix: target.repository_prefix(),
         tag: "latest".into(),
         wasm_layer_tag: None,
         images: images.iter().map(|s| s.to_string()).collect(),

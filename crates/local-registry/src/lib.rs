@@ -16,6 +16,8 @@ pub const REGISTRY_BINARY: &str = "docker-registry";
 pub const DEFAULT_ADDR: &str = "127.0.0.1:5000";
 /// How long `up` waits for `/v2/` to answer before giving up.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a stopping registry may take to finish the requests in flight.
+const DRAIN_TIMEOUT_SECS: u64 = 5;
 
 /// A registry instance: its address and its directory (config, storage, PID file, log).
 #[derive(Clone, Debug)]
@@ -84,8 +86,12 @@ impl LocalRegistry {
             ),
             None => String::new(),
         };
+        // draintimeout: on SIGTERM (`down`) the registry finishes the requests in flight
+        // instead of dying mid-write. Without it, its filesystem driver can leave a
+        // half-written link file that answers HTTP 500 for that blob until the storage is
+        // wiped, so a push interrupted by `registry down` could never be completed.
         auth + &format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  cache:\n    blobdescriptor: inmemory\nhttp:\n  addr: {}\n  headers:\n    X-Content-Type-Options: [nosniff]\n",
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  cache:\n    blobdescriptor: inmemory\nhttp:\n  addr: {}\n  draintimeout: {DRAIN_TIMEOUT_SECS}s\n  headers:\n    X-Content-Type-Options: [nosniff]\n",
             self.storage_dir().display(),
             self.addr
         )
@@ -179,7 +185,8 @@ impl LocalRegistry {
         )
     }
 
-    /// Stops our registry if it runs. Returns whether it was running.
+    /// Stops our registry if it runs, letting requests in flight finish first. Returns
+    /// whether it was running.
     pub fn down(&self) -> Result<bool> {
         let Some(pid) = self.running_pid() else {
             let _ = std::fs::remove_file(self.pid_file());
@@ -192,10 +199,13 @@ impl LocalRegistry {
         if !status.success() {
             bail!("cannot stop the registry (pid {pid})");
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(DRAIN_TIMEOUT_SECS + 10);
         while Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
             if Instant::now() > deadline {
-                bail!("the registry (pid {pid}) did not stop within 10 s");
+                bail!(
+                    "the registry (pid {pid}) did not stop within {} s",
+                    DRAIN_TIMEOUT_SECS + 10
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -63,9 +63,14 @@ impl Target {
         self.insecure || self.is_loopback()
     }
 
+    /// `<registry>/<namespace>`: what every repository pushed here starts with.
+    pub fn repository_prefix(&self) -> String {
+        format!("{}/{}", self.registry, self.namespace)
+    }
+
     /// `<registry>/<namespace>/<name>:<tag>`.
     pub fn reference(&self, name: &str) -> String {
-        format!("{}/{}/{}:{}", self.registry, self.namespace, name, self.tag)
+        format!("{}/{}:{}", self.repository_prefix(), name, self.tag)
     }
 }
 

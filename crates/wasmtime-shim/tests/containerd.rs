@@ -85,7 +85,7 @@ fn every_wasm_image_runs_through_the_shim_and_matches_native() {
     let containerd = start_containerd(tmp.path());
     let rt = runtime(&containerd);
     for image in ALL_IMAGES {
-        let reference = format!("{}/{}/{image}:latest", target.registry, target.namespace);
+        let reference = target.reference(image);
         let workload = image.split('-').next().unwrap();
         let mut checksums = Vec::new();
         for platform in [Platform::Wasm, Platform::Amd64] {
@@ -144,7 +144,7 @@ fn sort_writes_its_file_inside_the_container_and_exit_codes_reach_ctr() {
     let containerd = start_containerd(tmp.path());
     let rt = runtime(&containerd);
 
-    let sort = format!("{}/{}/sort-rust:latest", target.registry, target.namespace);
+    let sort = target.reference("sort-rust");
     rt.pull(&sort, Platform::Wasm).unwrap();
     let out_dir = tmp.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
@@ -168,10 +168,7 @@ fn sort_writes_its_file_inside_the_container_and_exit_codes_reach_ctr() {
     expected.sort();
     assert_eq!(sorted.lines().collect::<Vec<_>>(), expected);
 
-    let matmul = format!(
-        "{}/{}/matmul-rust:latest",
-        target.registry, target.namespace
-    );
+    let matmul = target.reference("matmul-rust");
     rt.pull(&matmul, Platform::Wasm).unwrap();
     let out = ctr_run_wasm(&containerd, &matmul, "matmul-bad", &[]);
     assert_eq!(
@@ -206,10 +203,7 @@ fn an_entry_point_that_is_not_wasm_is_refused() {
         WasmLayerForm::InTarball,
     );
     let containerd = start_containerd(tmp.path());
-    let reference = format!(
-        "{}/{}/notwasm-rust:latest",
-        target.registry, target.namespace
-    );
+    let reference = target.reference("notwasm-rust");
     runtime(&containerd)
         .pull(&reference, Platform::Wasm)
         .unwrap();
@@ -250,10 +244,7 @@ fn a_wasm_layer_is_compiled_once_then_loaded_precompiled() {
         oci_client::secrets::RegistryAuth::Anonymous,
     )
     .unwrap();
-    let tagged = format!(
-        "{}/{}/matmul-rust:wasm-layer",
-        target.registry, target.namespace
-    );
+    let tagged = target.reference("matmul-rust");
     let reference = resolver.by_digest(&tagged, Platform::Wasm).unwrap();
     assert!(reference.contains("@sha256:"), "{reference}");
     rt.pull(&reference, Platform::Wasm)
