@@ -18,6 +18,8 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:5000";
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a stopping registry may take to finish the requests in flight.
 const DRAIN_TIMEOUT_SECS: u64 = 5;
+/// How long `down` waits for the registry to exit: the drain, then time to shut down.
+const STOP_TIMEOUT: Duration = Duration::from_secs(DRAIN_TIMEOUT_SECS + 10);
 
 /// A registry instance: its address and its directory (config, storage, PID file, log).
 #[derive(Clone, Debug)]
@@ -199,13 +201,10 @@ impl LocalRegistry {
         if !status.success() {
             bail!("cannot stop the registry (pid {pid})");
         }
-        let deadline = Instant::now() + Duration::from_secs(DRAIN_TIMEOUT_SECS + 10);
+        let deadline = Instant::now() + STOP_TIMEOUT;
         while Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
             if Instant::now() > deadline {
-                bail!(
-                    "the registry (pid {pid}) did not stop within {} s",
-                    DRAIN_TIMEOUT_SECS + 10
-                );
+                bail!("the registry (pid {pid}) did not stop within {STOP_TIMEOUT:?}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
