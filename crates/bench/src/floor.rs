@@ -9,14 +9,16 @@
 //! volumes writable — JIT-compiled, or loaded from a module precompiled once and cached by
 //! module digest and engine configuration.
 
-use crate::resolve::{PlatformManifest, platform_manifest, verify_digest};
+use crate::resolve::{PlatformManifest, platform_manifest};
+use crate::runtime::{RuntimeDriver, Target};
+use crate::timeline::{Marks, Started};
 use anyhow::{Context, Result, bail};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use oci_image::layer::{Compression, sha256_digest};
-use oci_spec::image::{Descriptor, ImageConfiguration, MediaType};
-use platform::Platform;
-use std::collections::BTreeMap;
+use oci_spec::image::{ImageConfiguration, MediaType};
+use records::{Phase, PhaseTime, Platform, Runtime, Variant};
+use std::cell::RefCell;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,25 +27,6 @@ use wasi_runner::{Invocation, Preopen, WasiRunner};
 
 /// Where the emulator goes inside a foreign image's rootfs.
 const QEMU_IN_ROOTFS: &str = "/.wnb-qemu";
-
-/// How wasm modules are prepared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WasmMode {
-    Jit,
-    Precompiled,
-}
-
-impl WasmMode {
-    pub fn name(self) -> &'static str {
-        match self {
-            WasmMode::Jit => "jit",
-            WasmMode::Precompiled => "precompiled",
-        }
-    }
-}
-
-/// Phase durations of one pull or run, in the order they happened.
-pub type Phases = BTreeMap<String, f64>;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -59,40 +42,10 @@ pub struct Pulled {
     pub module: Option<(String, PathBuf)>,
 }
 
-/// What a started container did.
-pub struct Started {
-    pub exit_code: i32,
-    pub stdout: String,
-    pub stderr: String,
-    /// Wall-clock ns when the start was requested (comparable with the protocol's unix_ns).
-    pub requested_unix_ns: u64,
-    pub total: Duration,
-    pub phases: Phases,
-    pub emulated: bool,
-}
-
-impl Started {
-    /// What a container process (or a client that ran one) left behind.
-    pub fn of_process(
-        out: std::process::Output,
-        requested_unix_ns: u64,
-        total: Duration,
-        emulated: bool,
-    ) -> Started {
-        Started {
-            exit_code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            requested_unix_ns,
-            total,
-            phases: Phases::new(),
-            emulated,
-        }
-    }
-}
-
 pub struct Floor {
     dir: PathBuf,
+    /// The image the last pull made ready, which the next run starts.
+    pulled: RefCell<Option<(Target, Pulled)>>,
     /// Registry traffic is async; wasmtime-wasi's sync API must not run inside a runtime, so
     /// the floor owns one and blocks on it only for pulls.
     runtime: tokio::runtime::Runtime,
@@ -109,6 +62,7 @@ impl Floor {
             .build()?;
         Ok(Floor {
             dir: dir.to_owned(),
+            pulled: RefCell::new(None),
             runtime,
             client,
             auth,
@@ -122,6 +76,7 @@ impl Floor {
 
     /// Forgets every pulled image: the next pull is fresh.
     pub fn clear_store(&self) -> Result<()> {
+        self.pulled.replace(None);
         for sub in ["content", "rootfs"] {
             let p = self.dir.join(sub);
             if p.exists() {
@@ -133,7 +88,12 @@ impl Floor {
     }
 
     /// Pulls one platform of an image index, recording the phases.
-    pub fn pull(&self, reference: &str, platform: Platform, phases: &mut Phases) -> Result<Pulled> {
+    pub fn pull_image(
+        &self,
+        reference: &str,
+        platform: Platform,
+        phases: &mut Vec<PhaseTime>,
+    ) -> Result<Pulled> {
         self.runtime
             .block_on(self.pull_async(reference, platform, phases))
     }
@@ -142,7 +102,7 @@ impl Floor {
         &self,
         reference: &str,
         platform: Platform,
-        phases: &mut Phases,
+        phases: &mut Vec<PhaseTime>,
     ) -> Result<Pulled> {
         let reference: Reference = reference
             .parse()
@@ -152,34 +112,37 @@ impl Floor {
             by_digest,
             manifest,
         } = platform_manifest(&self.client, &self.auth, &reference, platform).await?;
-        phases.insert("resolve".into(), ms(t.elapsed()));
+        phases.push(PhaseTime::new(Phase::Resolve, ms(t.elapsed())));
 
-        let blobs: Vec<Descriptor> = std::iter::once(manifest.config().clone())
-            .chain(manifest.layers().iter().cloned())
-            .collect();
-        let (mut fetch, mut verify) = (Duration::ZERO, Duration::ZERO);
+        // Each blob streams to disk while oci-client hashes it, once, and refuses it unless
+        // the digest is the descriptor's; only then is it renamed into the store.
+        let t = Instant::now();
         std::fs::create_dir_all(self.dir.join("content"))?;
-        for d in &blobs {
+        for d in std::iter::once(manifest.config()).chain(manifest.layers()) {
             let path = self.blob_path(d.digest().as_ref());
             if path.exists() {
                 continue;
             }
-            let t = Instant::now();
-            let mut bytes = Vec::with_capacity(d.size() as usize);
-            self.client
-                .pull_blob(&reference, d.digest().to_string().as_str(), &mut bytes)
+            let partial = path.with_extension("partial");
+            let mut file = tokio::fs::File::create(&partial)
                 .await
-                .with_context(|| format!("cannot fetch blob {} of {reference}", d.digest()))?;
-            fetch += t.elapsed();
-            let t = Instant::now();
-            verify_digest(&bytes, d)?;
-            verify += t.elapsed();
-            let tmp = path.with_extension("partial");
-            std::fs::write(&tmp, &bytes)?;
-            std::fs::rename(&tmp, &path)?;
+                .with_context(|| format!("cannot create {}", partial.display()))?;
+            let digest = d.digest().to_string();
+            let fetched = self
+                .client
+                .pull_blob(&reference, digest.as_str(), &mut file)
+                .await
+                .with_context(|| format!("cannot fetch blob {} of {reference}", d.digest()));
+            if let Err(e) = fetched {
+                drop(file);
+                let _ = std::fs::remove_file(&partial);
+                return Err(e);
+            }
+            tokio::io::AsyncWriteExt::flush(&mut file).await?;
+            drop(file);
+            std::fs::rename(&partial, &path)?;
         }
-        phases.insert("fetch".into(), ms(fetch));
-        phases.insert("verify".into(), ms(verify));
+        phases.push(PhaseTime::new(Phase::Fetch, ms(t.elapsed())));
 
         let t = Instant::now();
         let config: ImageConfiguration = serde_json::from_slice(&std::fs::read(
@@ -247,7 +210,7 @@ impl Floor {
             }
             None => None,
         };
-        phases.insert("unpack".into(), ms(t.elapsed()));
+        phases.push(PhaseTime::new(Phase::Unpack, ms(t.elapsed())));
         Ok(Pulled {
             platform,
             config,
@@ -257,7 +220,7 @@ impl Floor {
     }
 
     /// Starts the pulled image with its configured entry point and arguments.
-    pub fn start(&self, pulled: &Pulled, wasm_mode: WasmMode) -> Result<Started> {
+    pub fn start(&self, pulled: &Pulled, variant: Variant) -> Result<Started> {
         let cfg = pulled
             .config
             .config()
@@ -269,7 +232,7 @@ impl Floor {
             bail!("the image has neither Entrypoint nor Cmd")
         };
         if pulled.platform.is_wasm() {
-            self.start_wasm(pulled, argv, wasm_mode)
+            self.start_wasm(pulled, argv, variant)
         } else {
             self.start_native(pulled, &entry, argv)
         }
@@ -310,18 +273,28 @@ impl Floor {
         }
         let requested_unix_ns = protocol::now_unix_ns();
         let t = Instant::now();
-        let out = cmd.output().with_context(|| {
+        // `spawn` returns once the child has exec'd (std waits for exec on a close-on-exec
+        // pipe), which ends the spawn phase.
+        let child = cmd.spawn().with_context(|| {
             format!("cannot start {entry} (the floor runtime chroots, which needs root)")
         })?;
+        let spawned_unix_ns = requested_unix_ns + t.elapsed().as_nanos() as u64;
+        let out = child.wait_with_output()?;
         Ok(Started::of_process(
             out,
             requested_unix_ns,
             t.elapsed(),
             emulated,
+            Marks {
+                before_main: vec![(Phase::Spawn, spawned_unix_ns)],
+                to_main: Phase::ExecToMain,
+                after_main: vec![],
+                to_return: Phase::Exit,
+            },
         ))
     }
 
-    fn start_wasm(&self, pulled: &Pulled, argv: Vec<String>, mode: WasmMode) -> Result<Started> {
+    fn start_wasm(&self, pulled: &Pulled, argv: Vec<String>, variant: Variant) -> Result<Started> {
         let (module_digest, module_path) = pulled
             .module
             .as_ref()
@@ -349,12 +322,10 @@ impl Floor {
                 writable: true,
             });
         }
-        let mut phases = Phases::new();
         let requested_unix_ns = protocol::now_unix_ns();
         let t = Instant::now();
-        let module = match mode {
-            WasmMode::Jit => self.wasm.compile(&std::fs::read(module_path)?)?,
-            WasmMode::Precompiled => {
+        let (module, prepare) = match variant {
+            Variant::Precompiled => {
                 let cached = self.precompiled_path(module_digest);
                 if !cached.exists() {
                     bail!(
@@ -363,18 +334,14 @@ impl Floor {
                 }
                 // SAFETY: the cache holds only files this engine configuration wrote (the key
                 // includes its compatibility hash), each renamed into place when complete.
-                unsafe { self.wasm.load_precompiled(&cached)? }
+                (unsafe { self.wasm.load_precompiled(&cached)? }, Phase::Load)
             }
+            _ => (
+                self.wasm.compile(&std::fs::read(module_path)?)?,
+                Phase::Compile,
+            ),
         };
-        phases.insert(
-            if mode == WasmMode::Jit {
-                "compile"
-            } else {
-                "load"
-            }
-            .into(),
-            ms(t.elapsed()),
-        );
+        let prepared_unix_ns = requested_unix_ns + t.elapsed().as_nanos() as u64;
         let outcome = self.wasm.run(
             &module,
             &Invocation {
@@ -385,15 +352,23 @@ impl Floor {
             },
         )?;
         let total = t.elapsed();
-        phases.insert("instantiate".into(), ms(outcome.instantiate));
+        let instantiated_unix_ns = prepared_unix_ns + outcome.instantiate.as_nanos() as u64;
         Ok(Started {
             exit_code: outcome.exit_code,
             stdout: String::from_utf8_lossy(&outcome.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&outcome.stderr).into_owned(),
             requested_unix_ns,
             total,
-            phases,
             emulated: false,
+            marks: Marks {
+                before_main: vec![
+                    (prepare, prepared_unix_ns),
+                    (Phase::Instantiate, instantiated_unix_ns),
+                ],
+                to_main: Phase::ExecToMain,
+                after_main: vec![],
+                to_return: Phase::Exit,
+            },
         })
     }
 
@@ -422,6 +397,56 @@ impl Floor {
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &cached)?;
         Ok(t.elapsed())
+    }
+}
+
+impl RuntimeDriver for Floor {
+    fn runtime(&self) -> Runtime {
+        Runtime::Floor
+    }
+
+    fn unsupported(&self, platform: Platform) -> Option<String> {
+        match platform.qemu_user() {
+            Some(qemu)
+                if Platform::host() != Some(platform)
+                    && runtime_daemons::on_path(qemu).is_none() =>
+            {
+                Some(format!("{qemu} is not installed (Debian qemu-user-static)"))
+            }
+            _ => None,
+        }
+    }
+
+    fn variants(&self, platform: Platform) -> Vec<Variant> {
+        if platform.is_wasm() {
+            vec![Variant::Jit, Variant::Precompiled]
+        } else {
+            vec![Variant::Chroot]
+        }
+    }
+
+    fn remove(&self, _target: &Target) -> Result<()> {
+        self.clear_store()
+    }
+
+    fn pull(&self, target: &Target) -> Result<Vec<PhaseTime>> {
+        let mut phases = Vec::new();
+        let pulled = self.pull_image(&target.reference, target.platform, &mut phases)?;
+        self.pulled.replace(Some((target.clone(), pulled)));
+        Ok(phases)
+    }
+
+    fn run(&self, target: &Target) -> Result<Started> {
+        let pulled = self.pulled.borrow();
+        let Some((pulled_target, pulled)) = pulled.as_ref().filter(|(t, _)| t == target) else {
+            bail!("{} was not pulled before its run", target.reference);
+        };
+        debug_assert_eq!(pulled_target, target);
+        if target.variant == Variant::Precompiled {
+            // Ahead of time, once per module and engine: not part of any start.
+            self.prepare_precompiled(pulled)?;
+        }
+        self.start(pulled, target.variant)
     }
 }
 

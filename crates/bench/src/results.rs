@@ -1,90 +1,11 @@
-//! `results/<timestamp>/`: every run in `runs.json`, the statistics in `summary.csv`, and the
-//! terminal table.
+//! `results/<timestamp>/`: every run in `runs.json`, the statistics in `summary.csv`, the
+//! environment, and the terminal table.
 
-use crate::environment::Environment;
-use crate::record::RunRecord;
-use crate::stats::Summary;
 use anyhow::{Context, Result};
-use serde::Serialize;
-use std::collections::BTreeMap;
+use records::{Environment, GroupSummary, RunRecord};
+use stats::Summary;
 use std::fmt::Write;
-use std::path::Path;
-
-/// The statistics of one (runtime, variant, image, platform, mode) group.
-#[derive(Clone, Debug, Serialize)]
-pub struct GroupSummary {
-    pub runtime: String,
-    pub variant: String,
-    pub image: String,
-    pub platform: String,
-    pub mode: String,
-    pub emulated: bool,
-    pub verified: usize,
-    pub failed: usize,
-    pub first_error: Option<String>,
-    pub pull_ms: Option<Summary>,
-    pub time_to_main_ms: Option<Summary>,
-    pub total_ms: Option<Summary>,
-    /// Median of each phase.
-    pub phases_median_ms: BTreeMap<String, f64>,
-}
-
-/// Groups measured (non-warm-up) runs; failed runs are counted, never averaged in.
-pub fn summarise(records: &[RunRecord]) -> Vec<GroupSummary> {
-    let mut groups: BTreeMap<(String, String, String, String, String), Vec<&RunRecord>> =
-        BTreeMap::new();
-    for r in records.iter().filter(|r| !r.warmup) {
-        let key = (
-            r.runtime.clone(),
-            r.variant.clone().unwrap_or_default(),
-            r.image.clone(),
-            r.platform.clone(),
-            r.mode.clone(),
-        );
-        groups.entry(key).or_default().push(r);
-    }
-    groups
-        .into_iter()
-        .map(|((runtime, variant, image, platform, mode), runs)| {
-            let ok: Vec<&&RunRecord> = runs.iter().filter(|r| r.ok).collect();
-            let series = |f: &dyn Fn(&RunRecord) -> Option<f64>| {
-                Summary::of(&ok.iter().filter_map(|r| f(r)).collect::<Vec<_>>())
-            };
-            let mut phase_names: Vec<String> = ok
-                .iter()
-                .flat_map(|r| r.phases_ms.keys().cloned())
-                .collect();
-            phase_names.sort();
-            phase_names.dedup();
-            let phases_median_ms = phase_names
-                .into_iter()
-                .filter_map(|p| {
-                    let s = Summary::of(
-                        &ok.iter()
-                            .filter_map(|r| r.phases_ms.get(&p).copied())
-                            .collect::<Vec<_>>(),
-                    )?;
-                    Some((p, s.median))
-                })
-                .collect();
-            GroupSummary {
-                emulated: runs.iter().any(|r| r.emulated),
-                verified: ok.len(),
-                failed: runs.len() - ok.len(),
-                first_error: runs.iter().find_map(|r| r.error.clone()),
-                pull_ms: series(&|r| r.pull_ms),
-                time_to_main_ms: series(&|r| r.time_to_main_ms),
-                total_ms: series(&|r| r.total_ms),
-                phases_median_ms,
-                runtime,
-                variant,
-                image,
-                platform,
-                mode,
-            }
-        })
-        .collect()
-}
+use std::path::{Path, PathBuf};
 
 fn cell(s: &Option<Summary>) -> String {
     s.as_ref()
@@ -109,14 +30,15 @@ pub fn render(groups: &[GroupSummary]) -> String {
         "total ms"
     );
     for g in groups {
+        let c = &g.cell;
         let _ = writeln!(
             s,
             "{:<10} {:<25} {:<16} {:<8} {:<6} {:>5} {:>18} {:>18} {:>18}{}",
-            g.runtime,
-            g.variant,
-            g.image,
-            format!("{}{}", g.platform, if g.emulated { "*" } else { "" }),
-            g.mode,
+            c.runtime,
+            c.variant,
+            c.image,
+            format!("{}{}", c.platform, if g.emulated { "*" } else { "" }),
+            c.mode,
             format!("{}/{}", g.verified, g.verified + g.failed),
             cell(&g.pull_ms),
             cell(&g.time_to_main_ms),
@@ -131,14 +53,61 @@ pub fn render(groups: &[GroupSummary]) -> String {
     s
 }
 
-fn csv_stats(s: &Option<Summary>) -> String {
+const STATS: [&str; 7] = ["n", "median", "mean", "p95", "min", "max", "ci95"];
+
+fn csv_stats(s: &Option<Summary>) -> Vec<String> {
     match s {
-        Some(s) => format!(
-            "{},{:.4},{:.4},{:.4},{:.4},{:.4},{:.4}",
-            s.n, s.median, s.mean, s.p95, s.min, s.max, s.ci95
-        ),
-        None => "0,,,,,,".into(),
+        Some(s) => std::iter::once(s.n.to_string())
+            .chain(
+                [s.median, s.mean, s.p95, s.min, s.max, s.ci95]
+                    .iter()
+                    .map(|v| format!("{v:.4}")),
+            )
+            .collect(),
+        None => std::iter::once("0".to_owned())
+            .chain(std::iter::repeat_n(String::new(), STATS.len() - 1))
+            .collect(),
     }
+}
+
+/// `summary.csv`: one row per cell.
+fn summary_csv(groups: &[GroupSummary]) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = [
+        "runtime", "variant", "image", "platform", "mode", "emulated", "verified", "failed",
+    ]
+    .map(String::from)
+    .to_vec();
+    for m in ["pull_ms", "time_to_main_ms", "total_ms"] {
+        header.extend(STATS.iter().map(|s| format!("{m}_{s}")));
+    }
+    w.write_record(&header)?;
+    for g in groups {
+        let c = &g.cell;
+        let mut row = vec![
+            c.runtime.to_string(),
+            c.variant.to_string(),
+            c.image.to_string(),
+            c.platform.to_string(),
+            c.mode.to_string(),
+            g.emulated.to_string(),
+            g.verified.to_string(),
+            g.failed.to_string(),
+        ];
+        for s in [&g.pull_ms, &g.time_to_main_ms, &g.total_ms] {
+            row.extend(csv_stats(s));
+        }
+        w.write_record(&row)?;
+    }
+    Ok(w.into_inner()?)
+}
+
+/// Writes a file whole or not at all: into a scratch name, then renamed.
+fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, bytes)
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Writes `runs.json`, `summary.csv` and `environment.json` into `dir`.
@@ -149,43 +118,54 @@ pub fn write(
     environment: &Environment,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(
-        dir.join("environment.json"),
-        serde_json::to_string_pretty(environment)?,
+    write_whole(
+        &dir.join("environment.json"),
+        &serde_json::to_vec_pretty(environment)?,
     )?;
-    std::fs::write(
-        dir.join("runs.json"),
-        serde_json::to_string_pretty(records)?,
-    )?;
-    let mut csv = String::from("runtime,variant,image,platform,mode,emulated,verified,failed");
-    for m in ["pull_ms", "time_to_main_ms", "total_ms"] {
-        for stat in ["n", "median", "mean", "p95", "min", "max", "ci95"] {
-            let _ = write!(csv, ",{m}_{stat}");
-        }
-    }
-    csv.push('\n');
-    for g in groups {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{},{},{},{},{},{},{}",
-            g.runtime,
-            g.variant,
-            g.image,
-            g.platform,
-            g.mode,
-            g.emulated,
-            g.verified,
-            g.failed,
-            csv_stats(&g.pull_ms),
-            csv_stats(&g.time_to_main_ms),
-            csv_stats(&g.total_ms)
-        );
-    }
-    std::fs::write(dir.join("summary.csv"), csv)?;
-    Ok(())
+    write_whole(&dir.join("runs.json"), &serde_json::to_vec_pretty(records)?)?;
+    write_whole(&dir.join("summary.csv"), &summary_csv(groups)?)
 }
 
 /// `<base>/<UTC timestamp>`, e.g. `results/20261127T013000Z`.
-pub fn timestamped_dir(base: &Path) -> std::path::PathBuf {
+pub fn timestamped_dir(base: &Path) -> PathBuf {
     base.join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use records::{CellId, Mode, Platform, Runtime, Variant};
+
+    #[test]
+    fn summary_csv_has_one_row_per_cell_and_empty_stats_for_none() {
+        let g = GroupSummary {
+            cell: CellId {
+                runtime: Runtime::Floor,
+                variant: Variant::Jit,
+                image: "sort-go".parse().unwrap(),
+                platform: Platform::Wasm,
+                mode: Mode::Cached,
+            },
+            emulated: false,
+            verified: 0,
+            failed: 2,
+            first_error: Some("a, \"quoted\" error".into()),
+            pull_ms: Summary::of(&[1.0, 3.0]),
+            time_to_main_ms: None,
+            total_ms: None,
+            phases_median: vec![],
+        };
+        let text = String::from_utf8(summary_csv(&[g]).unwrap()).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let header = reader.headers().unwrap().clone();
+        let row = reader.records().next().unwrap().unwrap();
+        assert_eq!(header.len(), 8 + 3 * 7);
+        assert_eq!(row.len(), header.len());
+        let cell: Vec<&str> = row.iter().take(5).collect();
+        assert_eq!(cell, ["floor", "jit", "sort-go", "wasm", "cached"]);
+        assert_eq!(&row[8], "2");
+        assert_eq!(&row[9], "2.0000");
+        assert_eq!(&row[15], "0");
+        assert_eq!(&row[16], "");
+    }
 }

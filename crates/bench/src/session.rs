@@ -4,56 +4,22 @@
 //! Runtimes run one after another, each with the machine to itself. A runtime that cannot
 //! start is skipped with the reason; its absence never stops the others.
 
-use crate::container::{ContainerRuntime, ContainerdRuntime, DockerRuntime};
-use crate::environment::{Environment, Host, RuntimeInfo};
+use crate::containerd::ContainerdDriver;
+use crate::docker::DockerDriver;
 use crate::floor::Floor;
-use crate::record::RunRecord;
 use crate::resolve::Resolver;
+use crate::runtime::RuntimeDriver;
 use crate::verify::Checksums;
-use crate::{Plan, bench_floor, bench_runtime};
+use crate::{Plan, bench_runtime};
 use anyhow::Result;
-use platform::Platform;
+use records::{Environment, Host, Platform, RunRecord, Runtime, RuntimeInfo};
 use runtime_daemons::{Binfmt, Containerd, Dockerd};
 use std::path::PathBuf;
-
-/// The runtimes a bench can measure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum RuntimeName {
-    Floor,
-    Containerd,
-    Docker,
-}
-
-impl RuntimeName {
-    pub const ALL: [RuntimeName; 3] = [
-        RuntimeName::Floor,
-        RuntimeName::Containerd,
-        RuntimeName::Docker,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            RuntimeName::Floor => "floor",
-            RuntimeName::Containerd => "containerd",
-            RuntimeName::Docker => "docker",
-        }
-    }
-}
-
-impl std::str::FromStr for RuntimeName {
-    type Err = String;
-    fn from_str(s: &str) -> Result<RuntimeName, String> {
-        RuntimeName::ALL
-            .into_iter()
-            .find(|r| r.name() == s)
-            .ok_or_else(|| format!("unknown runtime {s:?}: expected floor, containerd or docker"))
-    }
-}
 
 /// What a session measures, and where its runtimes keep their state.
 pub struct Session {
     pub plan: Plan,
-    pub runtimes: Vec<RuntimeName>,
+    pub runtimes: Vec<Runtime>,
     /// Holds `floor/`, `containerd/` and `docker/`.
     pub state_dir: PathBuf,
     /// The directory holding `containerd-shim-wasmtime-v1`, if it was built.
@@ -68,11 +34,11 @@ pub struct Session {
 pub enum Event<'a> {
     /// A runtime is about to make `runs` runs.
     Starting {
-        runtime: &'static str,
+        runtime: Runtime,
         runs: usize,
     },
     Skipped {
-        runtime: &'static str,
+        runtime: Runtime,
         reason: String,
     },
     Run(&'a RunRecord),
@@ -108,7 +74,7 @@ impl Session {
             .filter(|p| !p.is_wasm() && Platform::host() != Some(*p))
             .collect();
         let needs_binfmt =
-            !foreign.is_empty() && self.runtimes.iter().any(|r| *r != RuntimeName::Floor);
+            !foreign.is_empty() && self.runtimes.iter().any(|r| *r != Runtime::Floor);
         let (binfmt, foreign_unsupported) = if needs_binfmt {
             match Binfmt::ensure(&foreign) {
                 Ok(b) => {
@@ -127,19 +93,16 @@ impl Session {
         };
 
         for &runtime in &self.runtimes {
-            let mut info = RuntimeInfo {
-                name: runtime.name().into(),
-                ..Default::default()
-            };
+            let mut info = RuntimeInfo::new(runtime);
             let result = match runtime {
-                RuntimeName::Floor => self.floor(&mut info, &mut checksums, on_event),
-                RuntimeName::Containerd => self.containerd(
+                Runtime::Floor => self.floor(&mut info, &mut checksums, on_event),
+                Runtime::Containerd => self.containerd(
                     &mut info,
                     &mut checksums,
                     foreign_unsupported.clone(),
                     on_event,
                 ),
-                RuntimeName::Docker => self.docker(
+                Runtime::Docker => self.docker(
                     &mut info,
                     &mut checksums,
                     foreign_unsupported.clone(),
@@ -151,7 +114,7 @@ impl Session {
                 Err(e) => {
                     let reason = format!("{e:#}");
                     on_event(Event::Skipped {
-                        runtime: runtime.name(),
+                        runtime,
                         reason: reason.clone(),
                     });
                     info.skipped = Some(reason);
@@ -176,13 +139,7 @@ impl Session {
             self.registry_client.clone(),
             self.registry_auth.clone(),
         )?;
-        on_event(Event::Starting {
-            runtime: "floor",
-            runs: self.plan.run_count(),
-        });
-        Ok(bench_floor(&floor, &self.plan, checksums, &mut |r| {
-            on_event(Event::Run(r))
-        }))
+        Ok(self.measure(&floor, info, checksums, on_event))
     }
 
     fn containerd(
@@ -196,14 +153,15 @@ impl Session {
         info.fresh_removes = "the image (`ctr images rm --sync`), whereupon containerd's garbage collector removes its content, snapshots and the shim's precompiled modules".into();
         let containerd =
             Containerd::start(&self.state_dir.join("containerd"), self.shim_dir.as_deref())?;
+        info.snapshotter = Some(containerd.snapshotter().to_owned());
         let resolver = Resolver::new(self.registry_client.clone(), self.registry_auth.clone())?;
-        let runtime = ContainerdRuntime {
-            containerd: &containerd,
-            plain_http: self.plain_http,
-            wasm_shim: self.shim_dir.is_some(),
+        let runtime = ContainerdDriver::new(
+            &containerd,
+            self.plain_http,
+            self.shim_dir.is_some(),
             foreign_unsupported,
-            resolver: Some(&resolver),
-        };
+            resolver,
+        )?;
         if self.shim_dir.is_some() {
             info.version += &format!(
                 ", containerd-shim-wasmtime-v1 (wasmtime {})",
@@ -223,27 +181,29 @@ impl Session {
         info.fresh_removes = "the image (`docker rmi --force`), with its layers".into();
         let dockerd = Dockerd::start(&self.state_dir.join("docker"))?;
         info.version = dockerd.version();
-        let runtime = DockerRuntime {
-            dockerd: &dockerd,
-            foreign_unsupported,
-        };
+        let runtime = DockerDriver::new(&dockerd, foreign_unsupported)?;
         Ok(self.measure(&runtime, info, checksums, on_event))
     }
 
     fn measure(
         &self,
-        runtime: &dyn ContainerRuntime,
+        runtime: &dyn RuntimeDriver,
         info: &mut RuntimeInfo,
         checksums: &mut Checksums,
         on_event: &mut dyn FnMut(Event),
     ) -> Vec<RunRecord> {
         info.unsupported = self.plan.unsupported(runtime);
         for u in &info.unsupported {
-            on_event(Event::Note(format!("{}: unsupported {u}", runtime.name())));
+            on_event(Event::Note(format!(
+                "{}: unsupported {}: {}",
+                runtime.runtime(),
+                u.platform,
+                u.reason
+            )));
         }
         on_event(Event::Starting {
-            runtime: runtime.name(),
-            runs: self.plan.runtime_run_count(runtime),
+            runtime: runtime.runtime(),
+            runs: self.plan.run_count(runtime),
         });
         bench_runtime(runtime, &self.plan, checksums, &mut |r| {
             on_event(Event::Run(r))

@@ -3,11 +3,14 @@
 //! verified, fresh pulls really fresh, wasm under Docker reported as unsupported, never run.
 //! Needs root and a workload build (`cargo xtask test` builds first).
 
-use bench::container::{ContainerRuntime, ContainerdRuntime, DockerRuntime};
+use bench::containerd::ContainerdDriver;
+use bench::docker::DockerDriver;
+use bench::resolve::Resolver;
 use bench::verify::Checksums;
-use bench::{Mode, Plan, bench_runtime};
+use bench::{Plan, RuntimeDriver, Target, bench_runtime};
+use oci_client::secrets::RegistryAuth;
 use oci_image::WasmLayerForm;
-use platform::Platform;
+use records::{Mode, Phase, Platform, RunRecord, Runtime, Stage, Variant};
 use runtime_daemons::{Binfmt, Containerd, Dockerd};
 use test_support::{push_test_images, start_registry};
 
@@ -16,12 +19,32 @@ fn plan(prefix: String, platforms: &[Platform]) -> Plan {
         repository_prefix: prefix,
         tag: "latest".into(),
         wasm_layer_tag: None,
-        images: vec!["matmul-cpp".into()],
+        images: vec!["matmul-cpp".parse().unwrap()],
         platforms: platforms.to_vec(),
         modes: vec![Mode::Fresh, Mode::Cached],
         warmup: 0,
         iterations: 2,
     }
+}
+
+/// The run's phases are the runtime's, in order, and those of the start add up to
+/// time-to-main and all of the run's to the total.
+fn assert_phases(r: &RunRecord, expected: &[Phase]) {
+    let phases: Vec<Phase> = r.phases.iter().map(|p| p.phase).collect();
+    assert_eq!(phases, expected, "{r:?}");
+    assert!(r.phases.iter().all(|p| p.ms >= 0.0), "{r:?}");
+    let to_main = r.time_to_main_ms.unwrap();
+    assert!(
+        (r.stage_ms(Stage::Start) - to_main).abs() <= 0.05 * to_main,
+        "{r:?}"
+    );
+    let run: f64 = r
+        .phases
+        .iter()
+        .filter(|p| p.phase.stage() != Stage::Pull)
+        .map(|p| p.ms)
+        .sum();
+    assert!((run - r.total_ms.unwrap()).abs() < 1e-3, "{r:?}");
 }
 
 #[test]
@@ -40,13 +63,9 @@ fn containerd_runs_native_and_emulated_images_and_fresh_means_fresh() {
     let prefix = target.repository_prefix();
     let binfmt = Binfmt::ensure(&[Platform::Arm64]).unwrap_or_else(|e| panic!("{e:#}"));
     let containerd = Containerd::start(&tmp.path().join("containerd"), None).unwrap();
-    let rt = ContainerdRuntime {
-        containerd: &containerd,
-        plain_http: true,
-        wasm_shim: false,
-        foreign_unsupported: None,
-        resolver: None,
-    };
+    let resolver = Resolver::new(oci_push::client(&target), RegistryAuth::Anonymous).unwrap();
+    let rt = ContainerdDriver::new(&containerd, true, false, None, resolver)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let plan = plan(
         prefix.clone(),
         &[Platform::Amd64, Platform::Arm64, Platform::Wasm],
@@ -60,15 +79,43 @@ fn containerd_runs_native_and_emulated_images_and_fresh_means_fresh() {
     );
     for r in &records {
         assert!(r.ok, "{r:?}\n{}", containerd.log_tail());
-        assert_eq!(r.runtime, "containerd");
-        assert_eq!(r.variant.as_deref(), Some("runc"));
-        assert_eq!(r.emulated, r.platform == "arm64", "{r:?}");
+        assert_eq!(r.runtime, Runtime::Containerd);
+        assert_eq!(r.variant, Variant::Runc);
+        assert_eq!(r.emulated, r.platform == Platform::Arm64, "{r:?}");
         assert!(r.pull_ms.unwrap() > 0.0 && r.time_to_main_ms.unwrap() > 0.0);
         assert!(r.total_ms.unwrap() >= r.time_to_main_ms.unwrap());
+        assert_phases(
+            r,
+            &[
+                Phase::ResolveFetch,
+                Phase::Unpack,
+                Phase::PullReturn,
+                Phase::ContainerCreate,
+                Phase::TaskCreate,
+                Phase::TaskStart,
+                Phase::ExecToMain,
+                Phase::Main,
+                Phase::Exit,
+                Phase::TaskDelete,
+                Phase::Teardown,
+            ],
+        );
+        // containerd's own marks split the start: creating the task (starting the shim and
+        // runc create) takes time of its own.
+        assert!(r.phase_ms(Phase::TaskCreate).unwrap() > 0.0, "{r:?}");
+        // A fresh pull unpacks; a cached one finds the snapshots there.
+        if r.mode == Mode::Fresh {
+            assert!(r.phase_ms(Phase::Unpack).unwrap() > 0.0, "{r:?}");
+        }
     }
-    // Fresh: after remove, none of the image's content is left in containerd's store.
-    let reference = format!("{prefix}/matmul-cpp:latest");
-    rt.pull(&reference, Platform::Amd64).unwrap();
+    // Fresh: after remove, none of the image's content and none of its snapshots is left.
+    let pulled = Target {
+        image: "matmul-cpp".parse().unwrap(),
+        platform: Platform::Amd64,
+        variant: Variant::Runc,
+        reference: format!("{prefix}/matmul-cpp:latest"),
+    };
+    rt.pull(&pulled).unwrap();
     let content = |c: &Containerd| {
         String::from_utf8(
             c.ctr()
@@ -79,13 +126,26 @@ fn containerd_runs_native_and_emulated_images_and_fresh_means_fresh() {
         )
         .unwrap()
     };
+    let snapshots = |c: &Containerd| {
+        let out = c
+            .ctr()
+            .args(["snapshots", "--snapshotter", c.snapshotter(), "ls"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        // The header line, then one line per snapshot.
+        String::from_utf8(out.stdout).unwrap().lines().count() - 1
+    };
     assert!(!content(&containerd).trim().is_empty());
-    rt.remove(&reference).unwrap();
+    assert!(snapshots(&containerd) > 0);
+    rt.remove(&pulled).unwrap();
     assert_eq!(
         content(&containerd).trim(),
         "",
         "a fresh pull starts from an empty store"
     );
+    assert_eq!(snapshots(&containerd), 0, "and with no snapshots");
+    drop(rt);
     drop(containerd);
     drop(binfmt);
     reg.down().unwrap();
@@ -105,27 +165,40 @@ fn docker_runs_native_images_and_reports_wasm_unsupported() {
         WasmLayerForm::InTarball,
     );
     let dockerd = Dockerd::start(&tmp.path().join("docker")).unwrap_or_else(|e| panic!("{e:#}"));
-    let rt = DockerRuntime {
-        dockerd: &dockerd,
-        foreign_unsupported: None,
-    };
+    let rt = DockerDriver::new(&dockerd, None).unwrap();
     let plan = plan(
         target.repository_prefix(),
         &[Platform::Amd64, Platform::Wasm],
     );
     let unsupported = plan.unsupported(&rt);
     assert_eq!(unsupported.len(), 1);
+    assert_eq!(unsupported[0].platform, Platform::Wasm);
     assert!(
-        unsupported[0].starts_with("wasm: Docker 20.10 cannot"),
+        unsupported[0].reason.starts_with("Docker 20.10 cannot"),
         "{unsupported:?}"
     );
     let records = bench_runtime(&rt, &plan, &mut Checksums::default(), &mut |_| {});
     assert_eq!(records.len(), 2 * 2, "amd64 only: wasm is never run");
     for r in &records {
         assert!(r.ok, "{r:?}\n{}", dockerd.log_tail());
-        assert_eq!(r.platform, "amd64");
-        assert_eq!(r.runtime, "docker");
+        assert_eq!(r.platform, Platform::Amd64);
+        assert_eq!(r.runtime, Runtime::Docker);
+        assert_phases(
+            r,
+            &[
+                Phase::FetchUnpack,
+                Phase::PullReturn,
+                Phase::ContainerCreate,
+                Phase::ContainerStart,
+                Phase::ExecToMain,
+                Phase::Main,
+                Phase::Exit,
+                Phase::Teardown,
+            ],
+        );
+        assert!(r.phase_ms(Phase::ContainerCreate).unwrap() > 0.0, "{r:?}");
     }
+    drop(rt);
     drop(dockerd);
     reg.down().unwrap();
 }

@@ -4,14 +4,13 @@
 //! Needs root (chroot) and a workload build (`cargo xtask test` builds first).
 
 use bench::floor::Floor;
-use bench::record::RunRecord;
 use bench::verify::Checksums;
-use bench::{Mode, Plan, bench_floor};
+use bench::{Plan, bench_runtime};
 use local_registry::LocalRegistry;
 use oci_client::secrets::RegistryAuth;
 use oci_image::WasmLayerForm;
 use oci_push::Target;
-use platform::Platform;
+use records::{Environment, Mode, Phase, Platform, RunRecord, Stage, Variant};
 use std::path::Path;
 use test_support::{push_test_images, start_registry, workspace_root};
 
@@ -40,7 +39,7 @@ fn plan(target: &Target, images: &[&str], platforms: &[Platform], modes: &[Mode]
         repository_prefix: target.repository_prefix(),
         tag: "latest".into(),
         wasm_layer_tag: None,
-        images: images.iter().map(|s| s.to_string()).collect(),
+        images: images.iter().map(|s| s.parse().unwrap()).collect(),
         platforms: platforms.to_vec(),
         modes: modes.to_vec(),
         warmup: 0,
@@ -55,7 +54,7 @@ fn run(tmp: &Path, target: &Target, plan: &Plan) -> Vec<RunRecord> {
         RegistryAuth::Anonymous,
     )
     .unwrap();
-    bench_floor(&floor, plan, &mut Checksums::default(), &mut |_| {})
+    bench_runtime(&floor, plan, &mut Checksums::default(), &mut |_| {})
 }
 
 #[test]
@@ -84,36 +83,44 @@ fn every_platform_pulls_starts_and_verifies() {
         assert!(r.pull_ms.is_some() && r.time_to_main_ms.is_some() && r.total_ms.is_some());
         assert_eq!(
             r.emulated,
-            matches!(r.platform.as_str(), "arm64" | "riscv64"),
+            matches!(r.platform, Platform::Arm64 | Platform::Riscv64),
             "{r:?}"
         );
-        for phase in ["resolve", "fetch", "verify", "unpack", "main"] {
-            assert!(r.phases_ms.contains_key(phase), "{phase} missing in {r:?}");
-        }
-        if r.platform == "wasm" {
-            let compile = if r.variant.as_deref() == Some("jit") {
-                "compile"
-            } else {
-                "load"
-            };
-            assert!(
-                r.phases_ms.contains_key(compile) && r.phases_ms.contains_key("instantiate"),
-                "{r:?}"
-            );
-        }
+        let phases: Vec<Phase> = r.phases.iter().map(|p| p.phase).collect();
+        let expected: &[Phase] = match r.variant {
+            Variant::Chroot => &[Phase::Spawn],
+            Variant::Jit => &[Phase::Compile, Phase::Instantiate],
+            Variant::Precompiled => &[Phase::Load, Phase::Instantiate],
+            other => panic!("the floor has no variant {other}"),
+        };
+        let mut timeline = vec![Phase::Resolve, Phase::Fetch, Phase::Unpack];
+        timeline.extend(expected);
+        timeline.extend([Phase::ExecToMain, Phase::Main, Phase::Exit]);
+        assert_eq!(phases, timeline, "{r:?}");
+        // The phases of the start add up to time-to-main, and the run's to its total.
+        let to_main = r.time_to_main_ms.unwrap();
+        assert!((r.stage_ms(Stage::Start) - to_main).abs() < 1e-6, "{r:?}");
+        let run: f64 = r
+            .phases
+            .iter()
+            .filter(|p| p.phase.stage() != Stage::Pull)
+            .map(|p| p.ms)
+            .sum();
+        assert!((run - r.total_ms.unwrap()).abs() < 1e-6, "{r:?}");
+        assert!(r.phases.iter().all(|p| p.ms >= 0.0), "{r:?}");
     }
     // A cached pull fetches nothing.
     for r in records
         .iter()
-        .filter(|r| r.mode == "cached" && r.iteration > 0)
+        .filter(|r| r.mode == Mode::Cached && r.iteration > 0)
     {
-        assert_eq!(r.phases_ms["fetch"], 0.0, "{r:?}");
+        assert!(r.phase_ms(Phase::Fetch).unwrap() < 1.0, "{r:?}");
     }
-    let groups = bench::results::summarise(&records);
+    let groups = records::summarise(&records);
     assert_eq!(groups.len(), 2 * 5 * 2);
     assert!(groups.iter().all(|g| g.verified == 2 && g.failed == 0));
     let dir = tmp.path().join("results");
-    let environment = bench::environment::Environment::default();
+    let environment = Environment::default();
     bench::results::write(&dir, &records, &groups, &environment).unwrap();
     let back: Vec<RunRecord> =
         serde_json::from_slice(&std::fs::read(dir.join("runs.json")).unwrap()).unwrap();
@@ -150,7 +157,7 @@ fn a_registry_that_goes_down_fails_those_runs_and_the_bench_goes_on() {
         &[Mode::Fresh],
     );
     let mut seen = 0;
-    let records = bench_floor(&floor, &plan, &mut Checksums::default(), &mut |_| {
+    let records = bench_runtime(&floor, &plan, &mut Checksums::default(), &mut |_| {
         seen += 1;
         if seen == 1 {
             reg.down().unwrap();
@@ -168,8 +175,11 @@ fn a_registry_that_goes_down_fails_those_runs_and_the_bench_goes_on() {
         );
         assert!(r.time_to_main_ms.is_none());
     }
-    let groups = bench::results::summarise(&records);
-    let wasm = groups.iter().find(|g| g.platform == "wasm").unwrap();
+    let groups = records::summarise(&records);
+    let wasm = groups
+        .iter()
+        .find(|g| g.cell.platform == Platform::Wasm)
+        .unwrap();
     assert_eq!((wasm.verified, wasm.failed), (0, 2));
     assert!(
         wasm.time_to_main_ms.is_none(),

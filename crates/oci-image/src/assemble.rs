@@ -3,7 +3,7 @@
 use crate::definition::{ImageSpec, PlatformImage};
 use crate::layer::{Compression, LayerContents, sha256_digest};
 use crate::layout::LayoutWriter;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use oci_spec::image::{
     Arch, ConfigBuilder, Descriptor, ImageConfigurationBuilder, ImageIndexBuilder,
     ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder, SCHEMA_VERSION,
@@ -111,6 +111,24 @@ fn oci_platform(p: Platform) -> Result<oci_spec::image::Platform> {
     Ok(b.build()?)
 }
 
+/// The binary must still be the one the build's manifest describes: an image is named after
+/// what was built, and a file replaced since would ship unnoticed.
+fn check_against_build(bytes: &[u8], image: &PlatformImage) -> Result<()> {
+    let recorded = &image.artifact;
+    let digest = sha256_digest(bytes);
+    let sha256 = &digest["sha256:".len()..];
+    if bytes.len() as u64 != recorded.size || sha256 != recorded.sha256 {
+        bail!(
+            "{} changed after the build: it is {} bytes with SHA-256 {sha256}, the build manifest records {} bytes with SHA-256 {}; rebuild the workloads with `cargo xtask build`",
+            image.entrypoint.source.display(),
+            bytes.len(),
+            recorded.size,
+            recorded.sha256
+        );
+    }
+    Ok(())
+}
+
 fn build_platform(
     writer: &LayoutWriter,
     spec: &ImageSpec,
@@ -124,6 +142,7 @@ fn build_platform(
         false => WasmLayerForm::InTarball,
     };
     let entry_bytes = read(&image.entrypoint.source)?;
+    check_against_build(&entry_bytes, image)?;
     if module_layer == WasmLayerForm::InTarball {
         contents.file(&image.entrypoint.path, entry_bytes.clone(), 0o755)?;
     }

@@ -1,24 +1,33 @@
 //! The declarative image definitions in `images/*.toml`.
 //!
 //! One file describes one workload and yields one image index per language, named
-//! `<workload>-<language>`. Everything a definition names is resolved and checked before
-//! anything is written, so a bad definition costs nothing but its error message.
+//! `<workload>-<language>`. The binaries are not named here: each language × platform takes the
+//! binary the build's manifest (`<build>/workloads/manifest.json`) lists, so the images hold
+//! what the build recorded and no path template repeats the build's layout. Everything a
+//! definition names is resolved and checked before anything is written, so a bad definition
+//! costs nothing but its error message.
 
 use anyhow::{Context, Result, bail};
+use catalog::{ImageName, Language, Workload};
 use platform::Platform;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use workload_build::manifest::MANIFEST_FILE;
+use workload_build::{Artifact, BuildManifest, workloads_dir};
 
 /// One `images/*.toml` file, as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DefinitionFile {
-    workload: String,
+    workload: Workload,
     title: Option<String>,
-    languages: Vec<String>,
+    languages: Vec<Language>,
     platforms: Vec<String>,
-    binary: String,
+    /// The old path template: read only to say that it is gone (plain `deny_unknown_fields`
+    /// would not say where binaries come from now).
+    #[serde(default)]
+    binary: Option<toml::Value>,
     #[serde(default)]
     args: Vec<String>,
     #[serde(default)]
@@ -41,29 +50,24 @@ pub struct PlatformImage {
     pub platform: Platform,
     /// The workload binary or module, and where it goes in the image.
     pub entrypoint: ImageFile,
+    /// The build manifest's entry for that binary: its size and SHA-256 are checked when the
+    /// image is assembled, so a binary changed after the build is never shipped.
+    pub artifact: Artifact,
     pub args: Vec<String>,
 }
 
 /// One image index to build: `<workload>-<language>` over its platforms.
 #[derive(Clone, Debug)]
 pub struct ImageSpec {
+    pub image: ImageName,
+    /// `image` written out: the name the layout's `index.json` gives the index.
     pub name: String,
-    pub workload: String,
-    pub language: String,
     pub title: String,
     pub platforms: Vec<PlatformImage>,
     pub files: Vec<ImageFile>,
     pub dirs: Vec<String>,
     /// The definition it came from, for error messages.
     pub definition: PathBuf,
-}
-
-fn fill(template: &str, workload: &str, language: &str, platform: Platform) -> String {
-    template
-        .replace("{workload}", workload)
-        .replace("{language}", language)
-        .replace("{arch}", platform.oci_arch())
-        .replace("{ext}", if platform.is_wasm() { ".wasm" } else { "" })
 }
 
 fn check_image_path(path: &str, what: &str) -> Result<()> {
@@ -81,7 +85,8 @@ fn check_image_path(path: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Reads every `*.toml` in `dir`, resolving files against `build_dir`.
+/// Reads every `*.toml` in `dir`, taking binaries from the manifest of the build in
+/// `build_dir` and resolving `[files]` against `build_dir`.
 pub fn load_definitions(dir: &Path, build_dir: &Path) -> Result<Vec<ImageSpec>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read the image definitions in {}", dir.display()))?
@@ -92,14 +97,15 @@ pub fn load_definitions(dir: &Path, build_dir: &Path) -> Result<Vec<ImageSpec>> 
     if paths.is_empty() {
         bail!("no image definitions (*.toml) in {}", dir.display());
     }
+    let build = Build::load(build_dir)?;
     let mut specs: Vec<ImageSpec> = Vec::new();
     for path in &paths {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let parsed = parse_definition(&text, path, build_dir)
+        let parsed = parse_definition(&text, path, &build)
             .with_context(|| format!("in {}", path.display()))?;
         for spec in parsed {
-            if let Some(other) = specs.iter().find(|s| s.name == spec.name) {
+            if let Some(other) = specs.iter().find(|s| s.image == spec.image) {
                 bail!(
                     "image {:?} is defined twice: in {} and in {}",
                     spec.name,
@@ -114,17 +120,36 @@ pub fn load_definitions(dir: &Path, build_dir: &Path) -> Result<Vec<ImageSpec>> 
     Ok(specs)
 }
 
-fn parse_definition(text: &str, path: &Path, build_dir: &Path) -> Result<Vec<ImageSpec>> {
+/// A workload build: its directory and the manifest listing what it produced.
+struct Build {
+    dir: PathBuf,
+    manifest: BuildManifest,
+}
+
+impl Build {
+    fn load(build_dir: &Path) -> Result<Build> {
+        let workloads = workloads_dir(build_dir);
+        Ok(Build {
+            manifest: BuildManifest::load(&workloads)?,
+            dir: build_dir.to_owned(),
+        })
+    }
+
+    fn workloads_dir(&self) -> PathBuf {
+        workloads_dir(&self.dir)
+    }
+
+    fn manifest_path(&self) -> PathBuf {
+        self.workloads_dir().join(MANIFEST_FILE)
+    }
+}
+
+fn parse_definition(text: &str, path: &Path, build: &Build) -> Result<Vec<ImageSpec>> {
     let def: DefinitionFile = toml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let name_ok = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-    };
-    if !name_ok(&def.workload) {
+    if def.binary.is_some() {
         bail!(
-            "workload {:?} must be lowercase letters, digits, `-` or `_`",
-            def.workload
+            "the `binary` key is gone: each binary now comes from the build manifest ({}) that `cargo xtask build` writes; delete the `binary` line",
+            build.manifest_path().display()
         );
     }
     if def.languages.is_empty() || def.platforms.is_empty() {
@@ -142,8 +167,45 @@ fn parse_definition(text: &str, path: &Path, build_dir: &Path) -> Result<Vec<Ima
     }
     // Index entries are sorted, so the index digest does not depend on the order written here.
     platforms.sort();
+    let mut languages = Vec::new();
+    for &language in &def.languages {
+        if languages.contains(&language) {
+            bail!("language {:?} is listed twice", language.name());
+        }
+        if !language.implements(def.workload) {
+            bail!(
+                "there is no {language} implementation of {}: remove {:?} from `languages`",
+                def.workload,
+                language.name()
+            );
+        }
+        languages.push(language);
+    }
+    // Every binary named must have been built: one error lists all that are missing.
+    let mut built = BTreeMap::new();
+    let mut missing = Vec::new();
+    for &language in &languages {
+        for &platform in &platforms {
+            match build.manifest.artifact(def.workload, language, platform) {
+                Some(artifact) => {
+                    built.insert((language, platform), artifact);
+                }
+                None => missing.push(format!(
+                    "{} for {platform}",
+                    ImageName::new(def.workload, language)
+                )),
+            }
+        }
+    }
+    if !missing.is_empty() {
+        bail!(
+            "the build has no {} (not listed in {}): run `cargo xtask build` to build every workload",
+            missing.join(", "),
+            build.manifest_path().display()
+        );
+    }
     let resolve = |source: &str| -> Result<PathBuf> {
-        let p = build_dir.join(source);
+        let p = build.dir.join(source);
         if !p.is_file() {
             bail!(
                 "{} does not exist (build the workloads first with `cargo xtask build`?)",
@@ -166,11 +228,8 @@ fn parse_definition(text: &str, path: &Path, build_dir: &Path) -> Result<Vec<Ima
         dirs.insert(d.clone());
     }
     let mut specs = Vec::new();
-    let mut seen = BTreeSet::new();
-    for language in &def.languages {
-        if !name_ok(language) || !seen.insert(language) {
-            bail!("language {language:?} is listed twice or is not a plain lowercase name");
-        }
+    for language in languages {
+        let image = ImageName::new(def.workload, language);
         let mut images = Vec::new();
         for &platform in &platforms {
             let entry_path = format!(
@@ -181,24 +240,29 @@ fn parse_definition(text: &str, path: &Path, build_dir: &Path) -> Result<Vec<Ima
             if files.iter().any(|f| f.path == entry_path) {
                 bail!("file {entry_path:?} would overwrite the entry point");
             }
-            let source = resolve(&fill(&def.binary, &def.workload, language, platform))?;
+            let artifact = built[&(language, platform)].clone();
+            let source = build.workloads_dir().join(&artifact.path);
+            if !source.is_file() {
+                bail!(
+                    "{} is listed in {} but does not exist: run `cargo xtask build` again",
+                    source.display(),
+                    build.manifest_path().display()
+                );
+            }
             images.push(PlatformImage {
                 platform,
                 entrypoint: ImageFile {
                     path: entry_path,
                     source,
                 },
+                artifact,
                 args: def.args.clone(),
             });
         }
         specs.push(ImageSpec {
-            name: format!("{}-{language}", def.workload),
-            workload: def.workload.clone(),
-            language: language.clone(),
-            title: def
-                .title
-                .clone()
-                .unwrap_or_else(|| format!("{}-{language}", def.workload)),
+            image,
+            name: image.to_string(),
+            title: def.title.clone().unwrap_or_else(|| image.to_string()),
             platforms: images,
             files: files.clone(),
             dirs: dirs.iter().cloned().collect(),
@@ -211,23 +275,47 @@ fn parse_definition(text: &str, path: &Path, build_dir: &Path) -> Result<Vec<Ima
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::sha256_digest;
 
+    /// A build dir holding sort-rust for amd64 and wasm, listed in its manifest, and one data file.
     fn setup() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        for arch in ["amd64", "wasm"] {
-            std::fs::create_dir_all(dir.path().join(arch)).unwrap();
+        let workloads = workloads_dir(dir.path());
+        let mut manifest = BuildManifest::default();
+        for (platform, bytes) in [
+            (Platform::Amd64, &b"\x7fELF"[..]),
+            (Platform::Wasm, b"\0asm"),
+        ] {
+            let path = workload_build::artifact_path(Workload::Sort, Language::Rust, platform);
+            std::fs::create_dir_all(workloads.join(&path).parent().unwrap()).unwrap();
+            std::fs::write(workloads.join(&path), bytes).unwrap();
+            manifest.artifacts.push(Artifact {
+                workload: Workload::Sort,
+                language: Language::Rust,
+                platform,
+                path,
+                size: bytes.len() as u64,
+                sha256: sha256_digest(bytes)["sha256:".len()..].to_owned(),
+                compiler: "rustc".into(),
+            });
         }
-        std::fs::write(dir.path().join("amd64/w-rust"), b"elf").unwrap();
-        std::fs::write(dir.path().join("wasm/w-rust.wasm"), b"\0asm").unwrap();
+        std::fs::write(
+            workloads.join(MANIFEST_FILE),
+            serde_json::to_string(&manifest).unwrap(),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("in.txt"), b"x").unwrap();
         dir
     }
 
+    fn parse(text: &str, build_dir: &Path) -> Result<Vec<ImageSpec>> {
+        parse_definition(text, Path::new("sort.toml"), &Build::load(build_dir)?)
+    }
+
     const GOOD: &str = r#"
-workload = "w"
+workload = "sort"
 languages = ["rust"]
 platforms = ["wasip1/wasm", "linux/amd64"]
-binary = "{arch}/{workload}-{language}{ext}"
 args = ["/data/in.txt"]
 dirs = ["/out"]
 [files]
@@ -237,17 +325,20 @@ dirs = ["/out"]
     #[test]
     fn resolves_a_definition() {
         let dir = setup();
-        let specs = parse_definition(GOOD, Path::new("w.toml"), dir.path()).unwrap();
+        let specs = parse(GOOD, dir.path()).unwrap();
         assert_eq!(specs.len(), 1);
         let s = &specs[0];
-        assert_eq!(s.name, "w-rust");
+        assert_eq!(s.image, ImageName::new(Workload::Sort, Language::Rust));
+        assert_eq!(s.name, "sort-rust");
         let platforms: Vec<_> = s.platforms.iter().map(|p| p.platform).collect();
         assert_eq!(platforms, vec![Platform::Amd64, Platform::Wasm], "sorted");
-        assert_eq!(s.platforms[1].entrypoint.path, "/w.wasm");
+        assert_eq!(s.platforms[1].entrypoint.path, "/sort.wasm");
         assert_eq!(
             s.platforms[1].entrypoint.source,
-            dir.path().join("wasm/w-rust.wasm")
+            dir.path().join("workloads/wasm/sort-rust.wasm")
         );
+        assert_eq!(s.platforms[1].artifact.size, 4);
+        assert_eq!(s.files[0].source, dir.path().join("in.txt"));
         assert_eq!(s.dirs, vec!["/out".to_string()]);
     }
 
@@ -264,10 +355,6 @@ dirs = ["/out"]
                 "does not exist",
             ),
             (
-                GOOD.replace("{workload}-{language}", "nope"),
-                "does not exist",
-            ),
-            (
                 GOOD.replace("\"/data/in.txt\" =", "\"data/../in.txt\" ="),
                 "absolute path",
             ),
@@ -280,18 +367,65 @@ dirs = ["/out"]
                 "listed twice",
             ),
             (
-                GOOD.replace("\"/data/in.txt\" =", "\"/w\" ="),
+                GOOD.replace("\"/data/in.txt\" =", "\"/sort\" ="),
                 "overwrite the entry point",
+            ),
+            (
+                GOOD.replace(
+                    "dirs =",
+                    "binary = \"workloads/{arch}/{workload}-{language}{ext}\"\ndirs =",
+                ),
+                "the `binary` key is gone: each binary now comes from the build manifest",
+            ),
+            (
+                GOOD.replace("\"sort\"", "\"sorting\""),
+                "unknown variant `sorting`",
+            ),
+            (
+                GOOD.replace("\"rust\"", "\"java\""),
+                "unknown variant `java`",
+            ),
+            (
+                GOOD.replace("\"sort\"", "\"facedetect\"")
+                    .replace("\"rust\"", "\"go\""),
+                "there is no go implementation of facedetect",
             ),
             ("workload = ".to_string(), "string"),
         ];
         for (text, expected) in cases {
-            let err = format!(
-                "{:#}",
-                parse_definition(&text, Path::new("w.toml"), dir.path()).unwrap_err()
-            );
+            let err = format!("{:#}", parse(&text, dir.path()).unwrap_err());
             assert!(err.contains(expected), "expected {expected:?} in {err:?}");
         }
+    }
+
+    #[test]
+    fn refuses_what_the_build_did_not_make() {
+        let dir = setup();
+        let text = GOOD
+            .replace("[\"rust\"]", "[\"rust\", \"go\"]")
+            .replace("\"linux/amd64\"", "\"linux/amd64\", \"linux/riscv64\"");
+        let err = format!("{:#}", parse(&text, dir.path()).unwrap_err());
+        assert!(
+            err.contains(
+                "the build has no sort-rust for riscv64, sort-go for amd64, sort-go for riscv64, sort-go for wasm"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("manifest.json"), "{err}");
+        assert!(err.contains("run `cargo xtask build`"), "{err}");
+
+        // Listed, but deleted since.
+        std::fs::remove_file(dir.path().join("workloads/amd64/sort-rust")).unwrap();
+        let err = format!("{:#}", parse(GOOD, dir.path()).unwrap_err());
+        assert!(err.contains("amd64/sort-rust is listed in"), "{err}");
+
+        // No build at all.
+        let empty = tempfile::tempdir().unwrap();
+        let err = format!("{:#}", parse(GOOD, empty.path()).unwrap_err());
+        assert!(
+            err.contains("manifest.json") && err.contains("cargo xtask build"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,21 +3,24 @@
 //! *Host* size is the uncompressed layer content (what sits on disk after a pull); *OCI* size
 //! is what a registry stores for the platform: compressed layers + config + manifest.
 //! Reduction % = (1 − OCI/Host) × 100 (the study's Equation 1). Sizes in kB are 1000 bytes.
+//! The study's own figures come from the `study` crate, quoted, never recomputed.
 
 use crate::layer::Compression;
 use crate::layout::Layout;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+use catalog::{ImageName, Language};
 use oci_spec::image::{ImageIndex, ImageManifest};
 use platform::Platform;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt::Write;
+use std::path::Path;
+use study::SizeFigure;
 
-#[derive(Clone, Debug, Serialize, PartialEq)]
+/// One image's entry for one platform.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SizeRow {
-    pub image: String,
-    pub workload: String,
-    pub language: String,
-    pub platform: String,
+    pub image: ImageName,
+    pub platform: Platform,
     pub host_bytes: u64,
     pub oci_bytes: u64,
     pub layer_bytes: u64,
@@ -28,92 +31,40 @@ pub struct SizeRow {
     pub wasm_to_native: Option<f64>,
 }
 
-/// The study's published sizes (Kakati & Brorsson 2025), to print beside ours.
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct StudyFigure {
-    pub table: &'static str,
-    pub workload: &'static str,
-    /// Our language name for the study's column (the study's Go was TinyGo); `None`: not stated.
-    pub language: Option<&'static str>,
-    pub platform: &'static str,
-    pub host_kb: f64,
-    pub oci_kb: Option<f64>,
-}
-
-const fn fig(
-    table: &'static str,
-    workload: &'static str,
-    language: &'static str,
-    platform: &'static str,
-    host_kb: f64,
-    oci_kb: f64,
-) -> StudyFigure {
-    StudyFigure {
-        table,
-        workload,
-        language: Some(language),
-        platform,
-        host_kb,
-        oci_kb: Some(oci_kb),
+impl SizeRow {
+    /// The study's figure for the same workload, language and platform, if it published one.
+    /// Its Table 4 measured one face detection image, in C++: only facedetect-cpp has one.
+    pub fn study(&self) -> Option<&'static SizeFigure> {
+        study::size(self.image.workload, self.image.language, self.platform)
     }
 }
 
-const fn face(platform: &'static str, host_mb: f64) -> StudyFigure {
-    StudyFigure {
-        table: "Table 4",
-        workload: "facedetect",
-        language: None,
-        platform,
-        host_kb: host_mb * 1000.0,
-        oci_kb: None,
-    }
-}
-
-/// Tables 2 (sort) and 3 (matmul): native rows are amd64; Table 4: the face detection image.
-pub const STUDY: &[StudyFigure] = &[
-    fig("Table 2", "sort", "go", "amd64", 1210.0, 373.36),
-    fig("Table 2", "sort", "rust", "amd64", 610.0, 259.27),
-    fig("Table 2", "sort", "cpp", "amd64", 2180.0, 746.24),
-    fig("Table 2", "sort", "go", "wasm", 257.0, 100.31),
-    fig("Table 2", "sort", "rust", "wasm", 96.0, 40.79),
-    fig("Table 2", "sort", "cpp", "wasm", 212.0, 68.5),
-    fig("Table 3", "matmul", "go", "amd64", 1220.0, 366.46),
-    fig("Table 3", "matmul", "rust", "amd64", 613.0, 273.0),
-    fig("Table 3", "matmul", "cpp", "amd64", 2170.0, 735.43),
-    fig("Table 3", "matmul", "go", "wasm", 250.0, 101.26),
-    fig("Table 3", "matmul", "rust", "wasm", 96.1, 42.25),
-    fig("Table 3", "matmul", "cpp", "wasm", 192.0, 60.38),
-    face("amd64", 1.65),
-    face("arm64", 1.55),
-    face("riscv64", 1.55),
-    face("wasm", 0.816),
-];
-
-/// The study's figure for one of our rows, if it published one.
-pub fn study_figure(row: &SizeRow) -> Option<&'static StudyFigure> {
-    STUDY.iter().find(|f| {
-        f.workload == row.workload
-            && f.platform == row.platform
-            && f.language.is_none_or(|l| l == row.language)
-    })
-}
+/// The name of the files `write_reports` writes and `read_reports` reads.
+pub const SIZES_JSON: &str = "sizes.json";
+pub const SIZES_CSV: &str = "sizes.csv";
 
 /// Measures every platform of every image in the layout.
 pub fn measure(layout: &Layout) -> Result<Vec<SizeRow>> {
     let mut rows = Vec::new();
     for (name, index_desc) in layout.refs()? {
-        let (workload, language) = name
-            .rsplit_once('-')
-            .map(|(w, l)| (w.to_owned(), l.to_owned()))
-            .unwrap_or((name.clone(), String::new()));
+        let image: ImageName = name.parse().map_err(|e| {
+            anyhow!(
+                "{} holds an image named {name:?}, which is not one of ours ({e}); measure a layout `cargo xtask build-images` wrote",
+                layout.dir().display()
+            )
+        })?;
         let index: ImageIndex = layout.json(&index_desc)?;
         let share = index_desc.size() / index.manifests().len().max(1) as u64;
         let first = rows.len();
         for m in index.manifests() {
-            let platform = m
+            let oci_platform = m
                 .platform()
                 .as_ref()
                 .with_context(|| format!("{name}: an index entry has no platform"))?;
+            let os_arch = format!("{}/{}", oci_platform.os(), oci_platform.architecture());
+            let platform: Platform = os_arch
+                .parse()
+                .map_err(|e| anyhow!("{name}: index entry for {os_arch}: {e}"))?;
             let manifest: ImageManifest = layout.json(m)?;
             let (mut host, mut layer_bytes) = (0u64, 0u64);
             for l in manifest.layers() {
@@ -127,10 +78,8 @@ pub fn measure(layout: &Layout) -> Result<Vec<SizeRow>> {
             let metadata = manifest.config().size() + m.size() + share;
             let oci = layer_bytes + manifest.config().size() + m.size();
             rows.push(SizeRow {
-                image: name.clone(),
-                workload: workload.clone(),
-                language: language.clone(),
-                platform: platform.architecture().to_string(),
+                image,
+                platform,
                 host_bytes: host,
                 oci_bytes: oci,
                 layer_bytes,
@@ -141,10 +90,10 @@ pub fn measure(layout: &Layout) -> Result<Vec<SizeRow>> {
         }
         let amd64 = rows[first..]
             .iter()
-            .find(|r| r.platform == Platform::Amd64.oci_arch())
+            .find(|r| r.platform == Platform::Amd64)
             .map(|r| r.oci_bytes);
         for r in &mut rows[first..] {
-            if r.platform == Platform::Wasm.oci_arch() {
+            if r.platform.is_wasm() {
                 r.wasm_to_native = amd64.map(|n| r.oci_bytes as f64 / n as f64);
             }
         }
@@ -164,7 +113,7 @@ pub fn render(rows: &[SizeRow]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<18} {:<8} {:>10} {:>10} {:>8} {:>7} {:>10}   {:>11} {:>10}",
+        "{:<18} {:<8} {:>10} {:>10} {:>8} {:>7} {:>10}   {:>11} {:>10} {:>10}",
         "image",
         "platform",
         "host kB",
@@ -173,13 +122,14 @@ pub fn render(rows: &[SizeRow]) -> String {
         "meta B",
         "wasm/nat",
         "study host",
-        "study OCI"
+        "study OCI",
+        "study red%"
     );
     for r in rows {
-        let study = study_figure(r);
+        let study = r.study();
         let _ = writeln!(
             s,
-            "{:<18} {:<8} {:>10.2} {:>10.2} {:>8.1} {:>7} {:>10}   {:>11} {:>10}",
+            "{:<18} {:<8} {:>10.2} {:>10.2} {:>8.1} {:>7} {:>10}   {:>11} {:>10} {:>10}",
             r.image,
             r.platform,
             kb(r.host_bytes),
@@ -196,23 +146,33 @@ pub fn render(rows: &[SizeRow]) -> String {
                 .and_then(|f| f.oci_kb)
                 .map(|x| format!("{x:.2}"))
                 .unwrap_or_default(),
+            study
+                .and_then(|f| f.reduction_pct)
+                .map(|x| format!("{x:.1}"))
+                .unwrap_or_default(),
         );
+    }
+    if rows
+        .iter()
+        .any(|r| r.image.language == Language::Go && r.study().is_some())
+    {
+        let _ = writeln!(s, "study Go: {}", study::STUDY_GO_IS_TINYGO);
     }
     s
 }
 
 pub fn to_csv(rows: &[SizeRow]) -> String {
     let mut s = String::from(
-        "image,workload,language,platform,host_bytes,oci_bytes,layer_bytes,metadata_bytes,reduction_pct,wasm_to_native,study_table,study_host_kb,study_oci_kb\n",
+        "image,workload,language,platform,host_bytes,oci_bytes,layer_bytes,metadata_bytes,reduction_pct,wasm_to_native,study_table,study_host_kb,study_oci_kb,study_reduction_pct\n",
     );
     for r in rows {
-        let study = study_figure(r);
+        let study = r.study();
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{:.2},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{:.2},{},{},{},{},{}",
             r.image,
-            r.workload,
-            r.language,
+            r.image.workload,
+            r.image.language,
             r.platform,
             r.host_bytes,
             r.oci_bytes,
@@ -222,10 +182,14 @@ pub fn to_csv(rows: &[SizeRow]) -> String {
             r.wasm_to_native
                 .map(|x| format!("{x:.4}"))
                 .unwrap_or_default(),
-            study.map(|f| f.table).unwrap_or_default(),
+            study.map(|f| f.table.name()).unwrap_or_default(),
             study.map(|f| f.host_kb.to_string()).unwrap_or_default(),
             study
                 .and_then(|f| f.oci_kb)
+                .map(|x| x.to_string())
+                .unwrap_or_default(),
+            study
+                .and_then(|f| f.reduction_pct)
                 .map(|x| x.to_string())
                 .unwrap_or_default(),
         );
@@ -233,23 +197,170 @@ pub fn to_csv(rows: &[SizeRow]) -> String {
     s
 }
 
-/// Writes `sizes.json` and `sizes.csv` into `dir`.
-pub fn write_reports(rows: &[SizeRow], dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
-    #[derive(Serialize)]
-    struct Report<'a> {
-        sizes: &'a [SizeRow],
-        study: &'static [StudyFigure],
-    }
-    std::fs::write(
-        dir.join("sizes.json"),
-        serde_json::to_string_pretty(&Report {
-            sizes: rows,
-            study: STUDY,
-        })?,
-    )?;
-    std::fs::write(dir.join("sizes.csv"), to_csv(rows))?;
-    Ok(())
+/// `sizes.json`: our rows, and the study's figures they are compared with.
+#[derive(Serialize)]
+struct Report<'a> {
+    sizes: &'a [SizeRow],
+    study: &'static [SizeFigure],
 }
 
-use std::path::Path;
+/// Writes `sizes.json` and `sizes.csv` into `dir`, each whole or not at all.
+pub fn write_reports(rows: &[SizeRow], dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let json = serde_json::to_string_pretty(&Report {
+        sizes: rows,
+        study: study::SIZES,
+    })?;
+    write_whole(&dir.join(SIZES_JSON), json.as_bytes())?;
+    write_whole(&dir.join(SIZES_CSV), to_csv(rows).as_bytes())
+}
+
+/// Write-then-rename, so an interrupted write leaves the previous file, not half of a new one.
+fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    std::fs::write(&partial, bytes)
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Reads back the rows of a `sizes.json` that `write_reports` wrote.
+pub fn read_reports(path: &Path) -> Result<Vec<SizeRow>> {
+    /// The study's figures are the `study` crate's, not read back.
+    #[derive(Deserialize)]
+    struct Rows {
+        sizes: Vec<SizeRow>,
+    }
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read {}: measure the images first with `cargo xtask sizes`",
+            path.display()
+        )
+    })?;
+    let rows: Rows = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a sizes file `cargo xtask sizes` writes: run `cargo xtask sizes` again",
+            path.display()
+        )
+    })?;
+    Ok(rows.sizes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::LayoutWriter;
+    use catalog::Workload;
+    use oci_spec::image::{ImageIndexBuilder, MediaType, SCHEMA_VERSION};
+
+    fn row(image: &str, platform: Platform, oci_bytes: u64) -> SizeRow {
+        SizeRow {
+            image: image.parse().unwrap(),
+            platform,
+            host_bytes: 3 * oci_bytes,
+            oci_bytes,
+            layer_bytes: oci_bytes - 700,
+            metadata_bytes: 900,
+            reduction_pct: (1.0 - 1.0 / 3.0) * 100.0,
+            wasm_to_native: platform.is_wasm().then_some(0.1 / 0.3),
+        }
+    }
+
+    #[test]
+    fn read_reports_round_trips_write_reports() {
+        let rows = vec![
+            row("sort-go", Platform::Amd64, 380_123),
+            row("sort-go", Platform::Wasm, 100_007),
+            row("facedetect-cpp", Platform::Riscv64, 1_234_567),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        write_reports(&rows, dir.path()).unwrap();
+        assert_eq!(read_reports(&dir.path().join(SIZES_JSON)).unwrap(), rows);
+
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(SIZES_JSON)).unwrap()).unwrap();
+        assert_eq!(json["sizes"][1]["image"], "sort-go");
+        assert_eq!(json["sizes"][1]["platform"], "wasm");
+        assert_eq!(json["study"].as_array().unwrap().len(), study::SIZES.len());
+        let csv = std::fs::read_to_string(dir.path().join(SIZES_CSV)).unwrap();
+        assert!(
+            csv.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("sort-go,sort,go,amd64,1140369,380123,"),
+            "{csv}"
+        );
+        assert!(
+            csv.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(",Table 2,1210,373.36,69.2"),
+            "{csv}"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "no partial files left: {names:?}");
+    }
+
+    #[test]
+    fn read_reports_says_how_to_make_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SIZES_JSON);
+        let err = format!("{:#}", read_reports(&path).unwrap_err());
+        assert!(
+            err.contains("sizes.json") && err.contains("cargo xtask sizes"),
+            "{err}"
+        );
+        std::fs::write(&path, r#"{"sizes": [{"image": "sort-java"}]}"#).unwrap();
+        let err = format!("{:#}", read_reports(&path).unwrap_err());
+        assert!(
+            err.contains("sizes.json") && err.contains("cargo xtask sizes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn study_figures_are_the_study_crates() {
+        let cpp = row("facedetect-cpp", Platform::Wasm, 300_000);
+        assert_eq!(cpp.study().unwrap().host_kb, 816.0);
+        // Table 4 is the study's C++ face detection: our Rust one has no figure to compare.
+        assert!(
+            row("facedetect-rust", Platform::Wasm, 300_000)
+                .study()
+                .is_none()
+        );
+        let go = row("matmul-go", Platform::Amd64, 900_000);
+        assert_eq!(go.study().unwrap().workload, Workload::Matmul);
+        let table = render(&[cpp, go]);
+        assert!(table.contains("816.00"), "{table}");
+        assert!(
+            table.contains("366.46") && table.contains("69.9"),
+            "{table}"
+        );
+        assert!(table.contains(study::STUDY_GO_IS_TINYGO), "{table}");
+    }
+
+    #[test]
+    fn measure_refuses_images_that_are_not_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("oci");
+        let writer = LayoutWriter::create(&dest).unwrap();
+        let index = ImageIndexBuilder::default()
+            .schema_version(SCHEMA_VERSION)
+            .media_type(MediaType::ImageIndex)
+            .manifests(Vec::new())
+            .build()
+            .unwrap();
+        let desc = writer.put_json(MediaType::ImageIndex, &index).unwrap();
+        writer.finish(vec![("hello-world".into(), desc)]).unwrap();
+        let err = format!("{:#}", measure(&Layout::open(&dest).unwrap()).unwrap_err());
+        assert!(
+            err.contains("\"hello-world\", which is not one of ours")
+                && err.contains("build-images"),
+            "{err}"
+        );
+    }
+}

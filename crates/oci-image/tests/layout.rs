@@ -3,6 +3,7 @@
 //!
 //! Needs a workload build: `cargo xtask test` builds first.
 
+use catalog::ImageName;
 use oci_image::{BuildOptions, Compression, Layout, WasmLayerForm, build_layout, load_definitions};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest, MediaType};
 use platform::Platform;
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use test_support::{TEST_EPOCH, build_dir, workspace_root};
+use workload_build::{BuildManifest, workloads_dir};
 
 fn options(epoch: u64) -> BuildOptions {
     BuildOptions {
@@ -96,7 +98,9 @@ fn indexes_hold_four_sorted_platforms_with_runnable_configs() {
         refs.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
         IMAGES
     );
+    let build_manifest = BuildManifest::load(&workloads_dir(&build_dir())).unwrap();
     for (name, desc) in refs {
+        let image: ImageName = name.parse().unwrap();
         assert_eq!(desc.media_type(), &MediaType::ImageIndex);
         let index: ImageIndex = layout.json(&desc).unwrap();
         let platforms: Vec<String> = index
@@ -121,7 +125,7 @@ fn indexes_hold_four_sorted_platforms_with_runnable_configs() {
             ],
             "{name}"
         );
-        let workload = name.rsplit_once('-').unwrap().0;
+        let workload = image.workload;
         for (m, platform) in index.manifests().iter().zip(Platform::ALL) {
             let manifest: ImageManifest = layout.json(m).unwrap();
             let annotations = manifest.annotations().as_ref().unwrap();
@@ -157,12 +161,11 @@ fn indexes_hold_four_sorted_platforms_with_runnable_configs() {
                 if e.path().unwrap().to_string_lossy() == entry[1..] {
                     let mut bytes = Vec::new();
                     std::io::Read::read_to_end(&mut e, &mut bytes).unwrap();
-                    let built = std::fs::read(build_dir().join(format!(
-                        "workloads/{}/{name}{}",
-                        platform.oci_arch(),
-                        if platform.is_wasm() { ".wasm" } else { "" }
-                    )))
-                    .unwrap();
+                    let artifact = build_manifest
+                        .artifact(image.workload, image.language, platform)
+                        .unwrap();
+                    let built =
+                        std::fs::read(workloads_dir(&build_dir()).join(&artifact.path)).unwrap();
                     assert!(
                         bytes == built,
                         "{name} {platform}: layer binary differs from the build's"

@@ -15,7 +15,7 @@ use test_support::{build_test_layout, free_loopback_addr, image_specs};
 
 /// A layout of the matmul and sort images (the facedetect ones add size, not coverage).
 fn layout(dir: &Path) -> Layout {
-    let specs = image_specs(None, |s| s.workload != "facedetect");
+    let specs = image_specs(None, |s| s.image.workload.name() != "facedetect");
     build_test_layout(&specs, &dir.join("oci"))
 }
 

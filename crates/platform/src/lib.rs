@@ -206,6 +206,39 @@ impl FromStr for Platform {
     }
 }
 
+/// Serialized as the OCI architecture name (`"arm64"`), the name results files and the
+/// start line use; either of the names `FromStr` takes is read back.
+#[cfg(feature = "serde")]
+mod serde_impl {
+    use super::Platform;
+    use core::fmt;
+
+    impl serde::Serialize for Platform {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(self.oci_arch())
+        }
+    }
+
+    struct Name;
+
+    impl serde::de::Visitor<'_> for Name {
+        type Value = Platform;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a platform: amd64, arm64, riscv64 or wasm")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Platform, E> {
+            v.parse()
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for Platform {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Platform, D::Error> {
+            d.deserialize_str(Name)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -221,6 +254,17 @@ mod tests {
         assert_eq!("linux/arm64".parse::<Platform>(), Ok(Platform::Arm64));
         assert_eq!(Platform::Arm64.oci_platform().to_string(), "linux/arm64/v8");
         assert_eq!(Platform::Wasm.oci_platform().to_string(), "wasip1/wasm");
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_uses_the_oci_arch() {
+        for p in Platform::ALL {
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(json, std::format!("\"{}\"", p.oci_arch()));
+            assert_eq!(serde_json::from_str::<Platform>(&json).unwrap(), p);
+        }
+        assert!(serde_json::from_str::<Platform>("\"x86_64\"").is_err());
     }
 
     #[test]

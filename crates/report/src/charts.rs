@@ -52,6 +52,9 @@ pub struct Bar {
     pub marker: Option<f64>,
     /// Text written up from the base instead of or beside a value (e.g. "unsupported: …").
     pub note: Option<String>,
+    /// Written down from the axis under this bar, when bars of one group differ in what they
+    /// show (e.g. the runtime of each bar of a phase chart).
+    pub label: Option<String>,
 }
 
 impl Bar {
@@ -67,8 +70,9 @@ impl Bar {
     }
 }
 
-/// Tableau 10 plus two, distinguishable in print.
-const PALETTE: [RGBColor; 12] = [
+/// Tableau 10 plus ten, distinguishable in print: enough for every phase of every runtime
+/// (19) to have a colour of its own in one legend.
+const PALETTE: [RGBColor; 20] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -81,6 +85,14 @@ const PALETTE: [RGBColor; 12] = [
     RGBColor(23, 190, 207),
     RGBColor(57, 59, 121),
     RGBColor(99, 121, 57),
+    RGBColor(140, 109, 49),
+    RGBColor(132, 60, 57),
+    RGBColor(123, 65, 115),
+    RGBColor(107, 110, 207),
+    RGBColor(158, 218, 229),
+    RGBColor(181, 207, 107),
+    RGBColor(231, 186, 82),
+    RGBColor(255, 187, 120),
 ];
 
 fn color(series: usize, shade: usize) -> RGBColor {
@@ -95,6 +107,22 @@ const PANEL_HEIGHT: u32 = 360;
 const LABEL_LINE: i32 = 14;
 const SLOT_PX: f64 = 22.0;
 const MAX_SLOT_PX: f64 = 48.0;
+/// Text size of bar labels, and a width per character no label exceeds on average (DejaVu
+/// Sans at 13 px averages about 6.5), so the room under the axis is known before drawing.
+const BAR_LABEL_FONT: u32 = 13;
+const BAR_LABEL_CHAR_PX: f64 = 7.5;
+
+/// Room under the axis for the longest bar label, written downwards; 0 without bar labels.
+fn bar_label_px(panel: &Panel) -> u32 {
+    panel
+        .groups
+        .iter()
+        .flat_map(|g| &g.bars)
+        .filter_map(|b| b.label.as_ref())
+        .map(|l| (l.chars().count() as f64 * BAR_LABEL_CHAR_PX).ceil() as u32 + 8)
+        .max()
+        .unwrap_or(0)
+}
 
 /// Bar centres along the x axis, one slot per bar, a gap between groups and a wider one
 /// between sections.
@@ -128,9 +156,44 @@ fn place(panel: &Panel) -> Placement {
 }
 
 impl Figure {
-    fn header_height(&self) -> u32 {
-        // title, legend (up to two rows are assumed; wrapping beyond that shrinks the gap)
-        40 + 2 * 22 + 18 * self.notes.len() as u32 + 6
+    /// Title, legend rows (at least two), notes.
+    fn header_height(&self, width: u32) -> u32 {
+        40 + self.legend_rows(width).max(2) * 22 + 18 * self.notes.len() as u32 + 6
+    }
+
+    /// Legend entries: series, shades, the marker (`None`: drawn as a line).
+    fn legend_items(&self) -> Vec<(String, Option<RGBColor>)> {
+        let mut items: Vec<(String, Option<RGBColor>)> = self
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), Some(color(i, 0))))
+            .collect();
+        if self.shades.len() > 1 {
+            for (i, s) in self.shades.iter().enumerate() {
+                let RGBColor(g, _, _) = color(7, i);
+                items.push((format!("{s} (shade)"), Some(RGBColor(g, g, g))));
+            }
+        }
+        if let Some(m) = &self.marker_label {
+            items.push((m.clone(), None));
+        }
+        items
+    }
+
+    /// Rows the legend wraps into, from a width per character no glyph of the legend's
+    /// font exceeds on average, so the header is never too short for it.
+    fn legend_rows(&self, width: u32) -> u32 {
+        let (mut x, mut rows) = (16, 1);
+        for (text, _) in self.legend_items() {
+            let w = 20 + 9 * text.chars().count() as u32 + 18;
+            if x + w > width.saturating_sub(16) && x > 16 {
+                x = 16;
+                rows += 1;
+            }
+            x += w;
+        }
+        rows
     }
 
     fn size(&self) -> (u32, u32) {
@@ -143,9 +206,12 @@ impl Figure {
         let body = if self.no_data.is_some() || self.panels.is_empty() {
             200
         } else {
-            PANEL_HEIGHT * self.panels.len() as u32
+            self.panels
+                .iter()
+                .map(|p| PANEL_HEIGHT + bar_label_px(p))
+                .sum()
         };
-        (width, self.header_height() + body)
+        (width, self.header_height(width) + body)
     }
 
     /// Writes `<dir>/<stem>.svg` and `<dir>/<stem>.png`.
@@ -179,7 +245,7 @@ impl Figure {
     {
         root.fill(&WHITE)?;
         let (width, _) = root.dim_in_pixel();
-        let (header, body) = root.split_vertically(self.header_height());
+        let (header, body) = root.split_vertically(self.header_height(width));
         header.draw_text(
             &self.title,
             &TextStyle::from((FAMILY, 24).into_font()).pos(Pos::new(HPos::Center, VPos::Top)),
@@ -205,12 +271,12 @@ impl Figure {
             )?;
             return Ok(());
         }
-        for (panel, area) in self
-            .panels
-            .iter()
-            .zip(body.split_evenly((self.panels.len().max(1), 1)))
-        {
+        // Panels are as tall as their bar labels need: split at each panel's own height.
+        let mut rest = body;
+        for panel in &self.panels {
+            let (area, below) = rest.split_vertically(PANEL_HEIGHT + bar_label_px(panel));
             self.draw_panel(&area, panel)?;
+            rest = below;
         }
         Ok(())
     }
@@ -226,23 +292,8 @@ impl Figure {
     {
         let style =
             TextStyle::from((FAMILY, 15).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
-        let mut items: Vec<(String, Option<RGBColor>)> = self
-            .series
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.clone(), Some(color(i, 0))))
-            .collect();
-        if self.shades.len() > 1 {
-            for (i, s) in self.shades.iter().enumerate() {
-                let RGBColor(g, _, _) = color(7, i);
-                items.push((format!("{s} (shade)"), Some(RGBColor(g, g, g))));
-            }
-        }
-        if let Some(m) = &self.marker_label {
-            items.push((m.clone(), None));
-        }
         let (mut x, mut y) = (16, 40);
-        for (text, fill) in items {
+        for (text, fill) in self.legend_items() {
             let (tw, _) = area.estimate_text_size(&text, &style)?;
             if x + 24 + tw as i32 > width - 16 {
                 x = 16;
@@ -296,11 +347,12 @@ impl Figure {
             .map(|g| g.label.lines().count())
             .max()
             .unwrap_or(0) as i32;
+        let bar_labels = bar_label_px(panel) as i32;
         let mut chart = ChartBuilder::on(area)
             .caption(&panel.title, (FAMILY, 19))
             .margin(8)
             .margin_right(20)
-            .x_label_area_size(label_lines * LABEL_LINE + 30)
+            .x_label_area_size(label_lines * LABEL_LINE + 30 + bar_labels)
             .y_label_area_size(76)
             .build_cartesian_2d(0f64..placement.total, 0f64..y_max)?;
         chart
@@ -331,6 +383,9 @@ impl Figure {
         let note_style = TextStyle::from((FAMILY, 14).into_font())
             .transform(FontTransform::Rotate270)
             .color(&RGBColor(120, 0, 0));
+        // Read bottom to top, ending just under the axis, like the notes above it.
+        let bar_label_font = TextStyle::from((FAMILY, BAR_LABEL_FONT).into_font());
+        let bar_label_style = bar_label_font.transform(FontTransform::Rotate270);
 
         for (g, xs) in panel.groups.iter().zip(&placement.bars) {
             for (bar, &cx) in g.bars.iter().zip(xs) {
@@ -365,6 +420,11 @@ impl Figure {
                     let (x, y) = px(cx, 0.0);
                     area.draw_text(note, &note_style, (x - 6, y - 6))?;
                 }
+                if let Some(label) = &bar.label {
+                    let (x, y) = px(cx, 0.0);
+                    let (length, _) = area.estimate_text_size(label, &bar_label_font)?;
+                    area.draw_text(label, &bar_label_style, (x - 6, y + 6 + length as i32))?;
+                }
             }
         }
 
@@ -377,6 +437,7 @@ impl Figure {
         for (i, (g, xs)) in panel.groups.iter().zip(&placement.bars).enumerate() {
             let centre = xs.iter().sum::<f64>() / xs.len().max(1) as f64;
             let (x, y) = px(centre, 0.0);
+            let y = y + bar_labels;
             for (k, line) in g.label.lines().enumerate() {
                 area.draw_text(line, &label_style, (x, y + 4 + k as i32 * LABEL_LINE))?;
             }
@@ -391,7 +452,7 @@ impl Figure {
                 area.draw_text(
                     &g.section,
                     &section_style,
-                    (sx, sy + 8 + label_lines * LABEL_LINE),
+                    (sx, sy + bar_labels + 8 + label_lines * LABEL_LINE),
                 )?;
                 if i + 1 < panel.groups.len() {
                     let sep = (last + placement.bars[i + 1][0]) / 2.0;

@@ -1,49 +1,87 @@
 //! The inputs of a report, loaded and checked: the runs, their statistics, the environment and
-//! the image sizes, with the lookups every section needs.
+//! the image sizes, with the lookups every section needs. Everything is typed: orders come from
+//! the enums (the study's order for workloads), never from names.
 
-use anyhow::{Context, Result, bail};
-use bench::environment::Environment;
-use bench::record::RunRecord;
-use bench::results::{GroupSummary, summarise};
-use bench::stats::Summary;
+use anyhow::{Result, bail};
+use catalog::{ImageName, Workload};
 use oci_image::sizes::SizeRow;
-use serde::Deserialize;
+use platform::Platform;
+use records::{
+    CellId, Code, Environment, GroupSummary, Mode, RunRecord, Runtime, RuntimeInfo, Unsupported,
+    Variant,
+};
+use stats::Summary;
 use std::path::{Path, PathBuf};
-
-use crate::keys::{self, Kind};
 
 pub struct Data {
     pub dir: PathBuf,
     pub records: Vec<RunRecord>,
-    /// `bench::results::summarise` of the records: the statistics every table shows.
+    /// `records::summarise` of the records: the statistics every table shows.
     pub groups: Vec<GroupSummary>,
     pub env: Option<Environment>,
     /// `None` when no sizes file was given.
     pub sizes: Option<Vec<SizeRow>>,
 }
 
-/// One row of `sizes.json`; `SizeRow` itself is only serialisable.
-#[derive(Deserialize)]
-struct SizeEntry {
-    image: String,
-    workload: String,
-    language: String,
-    platform: String,
-    host_bytes: u64,
-    oci_bytes: u64,
-    layer_bytes: u64,
-    metadata_bytes: u64,
-    reduction_pct: f64,
-    wasm_to_native: Option<f64>,
+/// One image entry started one way: a cell without its runtime and mode, which is what a bar
+/// of a runtime's chart stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Entry {
+    pub image: ImageName,
+    pub platform: Platform,
+    pub variant: Variant,
 }
 
-/// `oci_image::sizes::write_reports` writes `{"sizes": [...], "study": [...]}`; a bare array
-/// of rows is accepted too.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum SizesFile {
-    Report { sizes: Vec<SizeEntry> },
-    Rows(Vec<SizeEntry>),
+impl Entry {
+    pub fn of(cell: &CellId) -> Entry {
+        Entry {
+            image: cell.image,
+            platform: cell.platform,
+            variant: cell.variant,
+        }
+    }
+
+    pub fn cell(&self, runtime: Runtime, mode: Mode) -> CellId {
+        CellId {
+            runtime,
+            variant: self.variant,
+            image: self.image,
+            platform: self.platform,
+            mode,
+        }
+    }
+
+    pub fn code(&self) -> Code {
+        self.variant.code()
+    }
+
+    /// Platform, then language, then native before wasm: how a runtime's chart lays out bars.
+    fn chart_order(&self) -> impl Ord + use<> {
+        (
+            self.platform,
+            self.image.language,
+            self.code(),
+            self.variant,
+            image_order(self.image),
+        )
+    }
+}
+
+/// The study's order of workloads (sort, matmul, face detection), then languages.
+pub fn image_order(image: ImageName) -> impl Ord + use<> {
+    (image.workload.study_rank(), image.language)
+}
+
+/// How tables list cells: runtime, image, platform, native before wasm, variant, fresh first.
+pub fn cell_order(cell: &CellId) -> impl Ord + use<> {
+    (
+        cell.runtime,
+        image_order(cell.image),
+        cell.platform,
+        cell.variant.code(),
+        cell.variant,
+        cell.mode,
+    )
 }
 
 impl Data {
@@ -54,24 +92,17 @@ impl Data {
                 results_dir.display()
             );
         }
-        let records = load_runs(&results_dir.join("runs.json"))?;
+        let records = records::read_runs(&results_dir.join("runs.json"))?;
         let env_path = results_dir.join("environment.json");
-        let env = if env_path.exists() {
-            let text = std::fs::read_to_string(&env_path)
-                .with_context(|| format!("cannot read {}", env_path.display()))?;
-            Some(serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{} is not the environment `cargo xtask bench` writes",
-                    env_path.display()
-                )
-            })?)
-        } else {
-            None
-        };
-        let sizes = sizes_json.map(load_sizes).transpose()?;
+        // A missing environment is reported in the methods section; a malformed one is refused.
+        let env = env_path
+            .exists()
+            .then(|| Environment::read(&env_path))
+            .transpose()?;
+        let sizes = sizes_json.map(oci_image::sizes::read_reports).transpose()?;
         Ok(Data {
             dir: results_dir.to_owned(),
-            groups: summarise(&records),
+            groups: records::summarise(&records),
             records,
             env,
             sizes,
@@ -79,61 +110,55 @@ impl Data {
     }
 
     /// Measured (not warm-up) runs of one runtime, verified or not.
-    pub fn measured<'a>(&'a self, runtime: &str) -> impl Iterator<Item = &'a RunRecord> + use<'a> {
-        let runtime = runtime.to_owned();
+    pub fn measured(&self, runtime: Runtime) -> impl Iterator<Item = &RunRecord> {
         self.records
             .iter()
             .filter(move |r| !r.warmup && r.runtime == runtime)
     }
 
-    pub fn has_runs(&self, runtime: &str) -> bool {
+    pub fn has_runs(&self, runtime: Runtime) -> bool {
         self.measured(runtime).next().is_some()
     }
 
-    /// Verified measured runs of one cell; `variant` is `""` for none, as in `GroupSummary`.
-    pub fn verified(&self, c: &Cell) -> Vec<&RunRecord> {
-        self.measured(&c.runtime)
-            .filter(|r| {
-                r.ok && r.variant.as_deref().unwrap_or("") == c.variant
-                    && r.image == c.image
-                    && r.platform == c.platform
-                    && r.mode == c.mode
-            })
+    /// Every runtime the project knows, in the order the bench runs them.
+    pub fn runtimes(&self) -> &'static [Runtime] {
+        Runtime::ALL
+    }
+
+    /// The runtimes with at least one measured run.
+    pub fn measured_runtimes(&self) -> Vec<Runtime> {
+        Runtime::ALL
+            .iter()
+            .copied()
+            .filter(|r| self.has_runs(*r))
             .collect()
     }
 
-    pub fn group(&self, c: &Cell) -> Option<&GroupSummary> {
-        self.groups.iter().find(|g| {
-            g.runtime == c.runtime
-                && g.variant == c.variant
-                && g.image == c.image
-                && g.platform == c.platform
-                && g.mode == c.mode
-        })
+    /// Verified measured runs of one cell.
+    pub fn verified(&self, cell: &CellId) -> Vec<&RunRecord> {
+        self.measured(cell.runtime)
+            .filter(|r| r.ok && r.cell() == *cell)
+            .collect()
     }
 
-    /// The three runtimes the project knows, then any other found in the runs or environment.
-    pub fn runtimes(&self) -> Vec<String> {
-        let mut names: Vec<String> = keys::RUNTIMES.iter().map(|s| s.to_string()).collect();
-        let others = self.records.iter().map(|r| r.runtime.clone()).chain(
-            self.env
-                .iter()
-                .flat_map(|e| e.runtimes.iter().map(|r| r.name.clone())),
-        );
-        for n in others {
-            if !names.contains(&n) {
-                names.push(n);
-            }
-        }
-        names
+    pub fn group(&self, cell: &CellId) -> Option<&GroupSummary> {
+        self.groups.iter().find(|g| g.cell == *cell)
+    }
+
+    fn runtime_info(&self, runtime: Runtime) -> Option<&RuntimeInfo> {
+        self.env
+            .as_ref()?
+            .runtimes
+            .iter()
+            .find(|r| r.runtime == runtime)
     }
 
     /// Why a runtime has no measured run, for "no data for <runtime>: <reason>".
-    pub fn no_data_reason(&self, runtime: &str) -> String {
-        let Some(env) = &self.env else {
+    pub fn no_data_reason(&self, runtime: Runtime) -> String {
+        if self.env.is_none() {
             return "no runs in runs.json (environment not recorded)".into();
-        };
-        match env.runtimes.iter().find(|r| r.name == runtime) {
+        }
+        match self.runtime_info(runtime) {
             Some(info) => match &info.skipped {
                 Some(why) => format!("skipped: {why}"),
                 None => "no measured runs in runs.json".into(),
@@ -142,216 +167,172 @@ impl Data {
         }
     }
 
-    /// Platforms the runtime cannot run, as `(platform, reason)`.
-    pub fn unsupported(&self, runtime: &str) -> Vec<(String, String)> {
-        self.env
+    /// Platforms the runtime cannot run, with the reason.
+    pub fn unsupported(&self, runtime: Runtime) -> &[Unsupported] {
+        self.runtime_info(runtime)
+            .map_or(&[], |info| info.unsupported.as_slice())
+    }
+
+    /// The reason a runtime cannot run a platform, if the environment says it cannot.
+    pub fn unsupported_reason(&self, runtime: Runtime, platform: Platform) -> Option<&str> {
+        self.unsupported(runtime)
             .iter()
-            .flat_map(|e| e.runtimes.iter())
-            .filter(|r| r.name == runtime)
-            .flat_map(|r| r.unsupported.iter())
-            .map(|s| keys::parse_unsupported(s))
-            .collect()
+            .find(|u| u.platform == platform)
+            .map(|u| u.reason.as_str())
     }
 
     /// Whether any measured run of the runtime on the platform ran under qemu-user.
-    pub fn emulated(&self, runtime: &str, platform: &str) -> bool {
+    pub fn emulated(&self, runtime: Runtime, platform: Platform) -> bool {
         self.measured(runtime)
             .any(|r| r.platform == platform && r.emulated)
     }
 
+    /// Whether any runtime's measured run on the platform ran under qemu-user.
+    pub fn emulated_anywhere(&self, platform: Platform) -> bool {
+        Runtime::ALL.iter().any(|rt| self.emulated(*rt, platform))
+    }
+
     /// The native platform wasm is compared with: amd64 (the study's) when it ran on the
     /// host itself, else a native platform that did, so emulation never skews a comparison.
-    pub fn native_baseline(&self, runtime: &str) -> String {
-        let direct =
-            |p: &str| self.measured(runtime).any(|r| r.platform == p) && !self.emulated(runtime, p);
-        keys::PLATFORMS
-            .iter()
-            .filter(|p| **p != "wasm")
-            .find(|p| direct(p))
-            .unwrap_or(&"amd64")
-            .to_string()
+    pub fn native_baseline(&self, runtime: Runtime) -> Platform {
+        let direct = |p: Platform| {
+            self.measured(runtime).any(|r| r.platform == p) && !self.emulated(runtime, p)
+        };
+        Platform::NATIVE
+            .into_iter()
+            .find(|p| direct(*p))
+            .unwrap_or(Platform::Amd64)
     }
 
-    /// Distinct cells of a runtime for one workload, in report order.
-    pub fn cells(&self, runtime: &str, workload: &str) -> Vec<CellKey> {
-        let mut keys: Vec<CellKey> = self
+    /// Distinct entries a runtime ran of one workload, in chart order.
+    pub fn entries(&self, runtime: Runtime, workload: Workload) -> Vec<Entry> {
+        let mut entries: Vec<Entry> = self
             .measured(runtime)
-            .filter(|r| r.workload == workload)
-            .map(|r| CellKey {
-                platform: r.platform.clone(),
-                language: r.language.clone(),
-                image: r.image.clone(),
-                variant: r.variant.clone().unwrap_or_default(),
-            })
+            .filter(|r| r.workload() == workload)
+            .map(|r| Entry::of(&r.cell()))
             .collect();
-        keys.sort_by_key(|k| k.order());
-        keys.dedup();
-        keys
+        entries.sort_by_key(Entry::chart_order);
+        entries.dedup();
+        entries
     }
 
-    /// Workloads in report order, from the runs of the given runtimes (all if empty).
-    pub fn workloads(&self, runtimes: &[&str]) -> Vec<String> {
-        let mut w: Vec<String> = self
+    /// Workloads in the study's order, from the runs of the given runtimes.
+    pub fn workloads(&self, runtimes: &[Runtime]) -> Vec<Workload> {
+        let mut w: Vec<Workload> = self
             .records
             .iter()
-            .filter(|r| {
-                !r.warmup && (runtimes.is_empty() || runtimes.contains(&r.runtime.as_str()))
-            })
-            .map(|r| r.workload.clone())
+            .filter(|r| !r.warmup && runtimes.contains(&r.runtime))
+            .map(RunRecord::workload)
             .collect();
-        w.sort_by_key(|x| keys::rank(&keys::WORKLOADS, x));
+        w.sort_by_key(|w| w.study_rank());
         w.dedup();
         w
     }
 
     /// Statistics of per-run pull + time-to-main: what a user waits for before the workload
     /// starts (verified runs with both values).
-    pub fn to_main(&self, c: &Cell) -> Option<Summary> {
-        self.per_run(c, |r| Some(r.pull_ms? + r.time_to_main_ms?))
+    pub fn to_main(&self, cell: &CellId) -> Option<Summary> {
+        self.per_run(cell, |r| Some(r.pull_ms? + r.time_to_main_ms?))
     }
 
-    /// Statistics of per-run pull + total: from the pull request to the workload's exit.
-    pub fn end_to_end(&self, c: &Cell) -> Option<Summary> {
-        self.per_run(c, |r| Some(r.pull_ms? + r.total_ms?))
-    }
-
-    pub fn per_run(&self, c: &Cell, f: impl Fn(&RunRecord) -> Option<f64>) -> Option<Summary> {
+    pub fn per_run(&self, cell: &CellId, f: impl Fn(&RunRecord) -> Option<f64>) -> Option<Summary> {
         Summary::of(
             &self
-                .verified(c)
+                .verified(cell)
                 .into_iter()
                 .filter_map(f)
                 .collect::<Vec<_>>(),
         )
     }
 
-    /// The cell of `runtime` that ran the same image, platform and kind of code as `key`
-    /// (floor's `jit` matches containerd's `wasmtime-shim`, and so on).
-    pub fn matching(&self, runtime: &str, key: &CellKey) -> Option<CellKey> {
-        self.measured(runtime)
-            .find(|r| {
-                r.image == key.image
-                    && r.platform == key.platform
-                    && Kind::of(&r.platform, r.variant.as_deref().unwrap_or("")) == key.kind()
-            })
-            .map(|r| CellKey {
-                platform: r.platform.clone(),
-                language: r.language.clone(),
-                image: r.image.clone(),
-                variant: r.variant.clone().unwrap_or_default(),
-            })
-    }
-
-    /// The reason a runtime cannot run a platform, if the environment says it cannot.
-    pub fn unsupported_reason(&self, runtime: &str, platform: &str) -> Option<String> {
-        self.unsupported(runtime)
-            .into_iter()
-            .find(|(p, _)| p == platform)
-            .map(|(_, r)| r)
-    }
-
-    /// Modes present in the measured runs of a runtime, fresh first.
-    pub fn modes(&self, runtime: &str) -> Vec<String> {
-        let mut m: Vec<String> = self.measured(runtime).map(|r| r.mode.clone()).collect();
-        m.sort_by_key(|x| keys::rank(&keys::MODES, x));
+    /// Modes present in the measured runs of the given runtimes, fresh first.
+    pub fn modes(&self, runtimes: &[Runtime]) -> Vec<Mode> {
+        let mut m: Vec<Mode> = self
+            .records
+            .iter()
+            .filter(|r| !r.warmup && runtimes.contains(&r.runtime))
+            .map(|r| r.mode)
+            .collect();
+        m.sort();
         m.dedup();
         m
     }
 }
 
-/// One (runtime, variant, image, platform, mode), the unit `summarise` groups by.
-#[derive(Clone, Debug)]
-pub struct Cell {
-    pub runtime: String,
-    pub variant: String,
-    pub image: String,
-    pub platform: String,
-    pub mode: String,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use catalog::Language;
+    use records::Variant;
 
-/// What identifies a bar within one runtime and workload.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CellKey {
-    pub platform: String,
-    pub language: String,
-    pub image: String,
-    pub variant: String,
-}
-
-impl CellKey {
-    fn order(&self) -> impl Ord + use<> {
-        (
-            keys::rank(&keys::PLATFORMS, &self.platform),
-            keys::rank(&keys::LANGUAGES, &self.language),
-            Kind::of(&self.platform, &self.variant),
-            self.variant.clone(),
-            self.image.clone(),
-        )
-    }
-
-    pub fn cell(&self, runtime: &str, mode: &str) -> Cell {
-        Cell {
-            runtime: runtime.into(),
-            variant: self.variant.clone(),
-            image: self.image.clone(),
-            platform: self.platform.clone(),
-            mode: mode.into(),
+    fn entry(
+        workload: Workload,
+        language: Language,
+        platform: Platform,
+        variant: Variant,
+    ) -> Entry {
+        Entry {
+            image: ImageName::new(workload, language),
+            platform,
+            variant,
         }
     }
 
-    pub fn kind(&self) -> Kind {
-        Kind::of(&self.platform, &self.variant)
+    /// Charts read platform by platform, native before wasm, JIT before precompiled; tables
+    /// read in the study's order of workloads, which is not the enum's.
+    #[test]
+    fn orders_come_from_the_enums_and_the_study() {
+        let mut entries = [
+            entry(
+                Workload::Sort,
+                Language::Go,
+                Platform::Wasm,
+                Variant::WasmtimeShimPrecompiled,
+            ),
+            entry(
+                Workload::Sort,
+                Language::Go,
+                Platform::Wasm,
+                Variant::WasmtimeShim,
+            ),
+            entry(
+                Workload::Sort,
+                Language::Rust,
+                Platform::Arm64,
+                Variant::Runc,
+            ),
+            entry(Workload::Sort, Language::Go, Platform::Amd64, Variant::Runc),
+        ];
+        entries.sort_by_key(Entry::chart_order);
+        let got: Vec<(Platform, Variant)> =
+            entries.iter().map(|e| (e.platform, e.variant)).collect();
+        assert_eq!(
+            got,
+            [
+                (Platform::Amd64, Variant::Runc),
+                (Platform::Arm64, Variant::Runc),
+                (Platform::Wasm, Variant::WasmtimeShim),
+                (Platform::Wasm, Variant::WasmtimeShimPrecompiled),
+            ]
+        );
+        let matmul = entry(
+            Workload::Matmul,
+            Language::Rust,
+            Platform::Amd64,
+            Variant::Runc,
+        );
+        let sort = entry(Workload::Sort, Language::Go, Platform::Amd64, Variant::Runc);
+        let (m, s) = (
+            matmul.cell(Runtime::Containerd, Mode::Fresh),
+            sort.cell(Runtime::Containerd, Mode::Cached),
+        );
+        assert!(
+            cell_order(&s) < cell_order(&m),
+            "sort (Table 2) before matmul (Table 3)"
+        );
+        assert!(
+            cell_order(&sort.cell(Runtime::Docker, Mode::Fresh)) > cell_order(&m),
+            "runtimes first"
+        );
     }
-}
-
-fn load_runs(path: &Path) -> Result<Vec<RunRecord>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "{} not found: run `cargo xtask bench` first; it records every run in results/<timestamp>/runs.json",
-            path.display()
-        ),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is malformed: expected the JSON array of runs `cargo xtask bench` writes; rerun the bench to rewrite it",
-            path.display()
-        )
-    })
-}
-
-fn load_sizes(path: &Path) -> Result<Vec<SizeRow>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "{} not found: run `cargo xtask sizes` to write it",
-            path.display()
-        ),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    let file: SizesFile = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is malformed: expected the sizes `cargo xtask sizes` writes",
-            path.display()
-        )
-    })?;
-    let entries = match file {
-        SizesFile::Report { sizes } | SizesFile::Rows(sizes) => sizes,
-    };
-    Ok(entries
-        .into_iter()
-        .map(|e| SizeRow {
-            image: e.image,
-            workload: e.workload,
-            language: e.language,
-            platform: e.platform,
-            host_bytes: e.host_bytes,
-            oci_bytes: e.oci_bytes,
-            layer_bytes: e.layer_bytes,
-            metadata_bytes: e.metadata_bytes,
-            reduction_pct: e.reduction_pct,
-            wasm_to_native: e.wasm_to_native,
-        })
-        .collect())
 }

@@ -2,12 +2,14 @@
 //! time and start time, each with a 95% confidence interval, and which of the study's claims
 //! the data supports or contradicts.
 
-use crate::ci::{Diff, GeoMean, geo_mean, welch};
-use crate::data::{CellKey, Data};
-use crate::keys::{self, Kind};
+use crate::data::{Data, Entry, image_order};
 use crate::num::{f2, kb, ratio, signed};
-use oci_image::sizes::{STUDY, SizeRow};
-use std::collections::BTreeMap;
+use catalog::{ImageName, Language};
+use oci_image::sizes::SizeRow;
+use platform::Platform;
+use records::{Code, Mode, RunRecord, Runtime};
+use stats::{Diff, GeoMean, Summary, geo_mean, welch};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,11 +123,11 @@ fn sizes(data: &Data, claims: &mut Vec<Claim>) -> String {
     };
     let mut pairs: Vec<(&SizeRow, &SizeRow)> = rows
         .iter()
-        .filter(|w| w.platform == "wasm")
+        .filter(|w| w.platform == Platform::Wasm)
         .filter_map(|w| {
             let n = rows
                 .iter()
-                .find(|n| n.image == w.image && n.platform == "amd64")?;
+                .find(|n| n.image == w.image && n.platform == Platform::Amd64)?;
             Some((n, w))
         })
         .collect();
@@ -133,23 +135,12 @@ fn sizes(data: &Data, claims: &mut Vec<Claim>) -> String {
         s += "Not computed: no image has both an amd64 and a wasm entry.\n\n";
         return s;
     }
-    pairs.sort_by_key(|(n, _)| {
-        (
-            keys::rank(&keys::WORKLOADS, &n.workload),
-            keys::rank(&keys::LANGUAGES, &n.language),
-        )
-    });
+    pairs.sort_by_key(|(n, _)| image_order(n.image));
     s += "| image | native (amd64) OCI kB | wasm OCI kB | wasm/native OCI | wasm/native host | study wasm/native OCI | study wasm/native host |\n";
     s += "| --- | --- | --- | --- | --- | --- | --- |\n";
     let study_ratio = |n: &SizeRow, oci: bool| {
-        let find = |p: &str| {
-            STUDY.iter().find(|f| {
-                f.workload == n.workload
-                    && f.platform == p
-                    && f.language.is_none_or(|l| l == n.language)
-            })
-        };
-        let (w, a) = (find("wasm")?, find("amd64")?);
+        let find = |p: Platform| study::size(n.image.workload, n.image.language, p);
+        let (w, a) = (find(Platform::Wasm)?, find(Platform::Amd64)?);
         if oci {
             Some(w.oci_kb? / a.oci_kb?)
         } else {
@@ -171,11 +162,17 @@ fn sizes(data: &Data, claims: &mut Vec<Claim>) -> String {
             study_ratio(n, false).map_or("—".into(), ratio),
         );
     }
+    if pairs
+        .iter()
+        .any(|(n, _)| n.image.language == Language::Go && n.study().is_some())
+    {
+        let _ = writeln!(s, "\nGo: {}.", study::STUDY_GO_IS_TINYGO);
+    }
     let ratios: Vec<f64> = pairs.iter().map(oci_ratio).collect();
-    let larger: Vec<&str> = pairs
+    let larger: Vec<String> = pairs
         .iter()
         .filter(|p| oci_ratio(p) >= 1.0)
-        .map(|(n, _)| n.image.as_str())
+        .map(|(n, _)| n.image.to_string())
         .collect();
     if let Some(g) = geo_mean(&ratios) {
         let _ = writeln!(
@@ -190,14 +187,14 @@ fn sizes(data: &Data, claims: &mut Vec<Claim>) -> String {
                 format!("; not smaller for {}", larger.join(", "))
             }
         );
-        let mut by_lang: BTreeMap<(usize, String), Vec<f64>> = BTreeMap::new();
+        let mut by_lang: BTreeMap<Language, Vec<f64>> = BTreeMap::new();
         for p in &pairs {
             by_lang
-                .entry(keys::rank(&keys::LANGUAGES, &p.0.language))
+                .entry(p.0.image.language)
                 .or_default()
                 .push(oci_ratio(p));
         }
-        for ((_, lang), r) in &by_lang {
+        for (lang, r) in &by_lang {
             if let Some(g) = geo_mean(r) {
                 let _ = writeln!(s, "- {lang}: {}", geo_text(&g));
             }
@@ -218,34 +215,34 @@ fn sizes(data: &Data, claims: &mut Vec<Claim>) -> String {
     s
 }
 
-/// A runtime's native and wasm cells of one image, with the samples of one metric.
+/// A runtime's native and wasm entries of one image.
 struct Pair {
-    image: String,
-    native: CellKey,
-    jit: Option<CellKey>,
-    precompiled: Option<CellKey>,
+    image: ImageName,
+    native: Entry,
+    jit: Option<Entry>,
+    precompiled: Option<Entry>,
 }
 
-fn pairs(data: &Data, runtime: &str) -> Vec<Pair> {
+fn pairs(data: &Data, runtime: Runtime) -> Vec<Pair> {
     let native = data.native_baseline(runtime);
     let mut out = Vec::new();
     for w in data.workloads(&[runtime]) {
-        let cells = data.cells(runtime, &w);
-        for n in cells
+        let entries = data.entries(runtime, w);
+        for n in entries
             .iter()
-            .filter(|k| k.platform == native && k.kind() == Kind::Native)
+            .filter(|e| e.platform == native && e.code() == Code::Native)
         {
-            let find = |kind: Kind| {
-                cells
+            let find = |code: Code| {
+                entries
                     .iter()
-                    .find(|k| k.language == n.language && k.kind() == kind)
-                    .cloned()
+                    .find(|e| e.image == n.image && e.code() == code)
+                    .copied()
             };
             out.push(Pair {
-                image: n.image.clone(),
-                native: n.clone(),
-                jit: find(Kind::WasmJit),
-                precompiled: find(Kind::WasmPrecompiled),
+                image: n.image,
+                native: *n,
+                jit: find(Code::WasmJit),
+                precompiled: find(Code::WasmPrecompiled),
             });
         }
     }
@@ -254,32 +251,25 @@ fn pairs(data: &Data, runtime: &str) -> Vec<Pair> {
 
 fn samples(
     data: &Data,
-    runtime: &str,
-    key: &CellKey,
-    mode: &str,
-    f: fn(&bench::record::RunRecord) -> Option<f64>,
+    runtime: Runtime,
+    entry: &Entry,
+    mode: Mode,
+    f: fn(&RunRecord) -> Option<f64>,
 ) -> Vec<f64> {
-    data.verified(&key.cell(runtime, mode))
+    data.verified(&entry.cell(runtime, mode))
         .into_iter()
         .filter_map(f)
         .collect()
 }
 
 /// `preferred` if the runtime ran it, else the first mode it ran.
-fn mode_for(data: &Data, runtime: &str, preferred: &str) -> Option<String> {
-    let modes = data.modes(runtime);
-    if modes.iter().any(|m| m == preferred) {
-        Some(preferred.into())
+fn mode_for(data: &Data, runtime: Runtime, preferred: Mode) -> Option<Mode> {
+    let modes = data.modes(&[runtime]);
+    if modes.contains(&preferred) {
+        Some(preferred)
     } else {
         modes.into_iter().next()
     }
-}
-
-fn measured_runtimes(data: &Data) -> Vec<String> {
-    data.runtimes()
-        .into_iter()
-        .filter(|r| data.has_runs(r))
-        .collect()
 }
 
 fn pull(data: &Data, claims: &mut Vec<Claim>) -> String {
@@ -287,23 +277,23 @@ fn pull(data: &Data, claims: &mut Vec<Claim>) -> String {
     s += "Per image: the difference of mean pull times, wasm (the runs compiling at start) minus \
           native, with Welch's 95% CI, in ms. Native is amd64 unless that ran emulated.\n\n";
     let mut any = false;
-    for rt in measured_runtimes(data) {
-        let Some(mode) = mode_for(data, &rt, "fresh") else {
+    for rt in data.measured_runtimes() {
+        let Some(mode) = mode_for(data, rt, Mode::Fresh) else {
             continue;
         };
-        let rows: Vec<(String, Diff)> = pairs(data, &rt)
+        let rows: Vec<(ImageName, Diff)> = pairs(data, rt)
             .iter()
             .filter_map(|p| {
-                let w = samples(data, &rt, p.jit.as_ref()?, &mode, |r| r.pull_ms);
-                let n = samples(data, &rt, &p.native, &mode, |r| r.pull_ms);
-                Some((p.image.clone(), welch(&w, &n)?))
+                let w = samples(data, rt, p.jit.as_ref()?, mode, |r| r.pull_ms);
+                let n = samples(data, rt, &p.native, mode, |r| r.pull_ms);
+                Some((p.image, welch(&w, &n)?))
             })
             .collect();
         if rows.is_empty() {
             continue;
         }
         any = true;
-        let native = data.native_baseline(&rt);
+        let native = data.native_baseline(rt);
         let _ = writeln!(s, "**{rt}**, {mode} pulls:\n");
         let _ = writeln!(
             s,
@@ -355,26 +345,26 @@ fn start(data: &Data, claims: &mut Vec<Claim>) -> String {
     s += "Per image: differences of mean time-to-main in ms with Welch's 95% CI, from cached runs \
           (fresh if a runtime ran no cached one) — the pull is not part of it.\n\n";
     let mut any = false;
-    for rt in measured_runtimes(data) {
-        let Some(mode) = mode_for(data, &rt, "cached") else {
+    for rt in data.measured_runtimes() {
+        let Some(mode) = mode_for(data, rt, Mode::Cached) else {
             continue;
         };
-        let ttm = |k: &CellKey| samples(data, &rt, k, &mode, |r| r.time_to_main_ms);
+        let ttm = |e: &Entry| samples(data, rt, e, mode, |r| r.time_to_main_ms);
         struct Row {
-            image: String,
+            image: ImageName,
             native: Vec<f64>,
             jit: Option<Diff>,
             pre: Option<Diff>,
             pre_vs_jit: Option<Diff>,
         }
-        let rows: Vec<Row> = pairs(data, &rt)
+        let rows: Vec<Row> = pairs(data, rt)
             .iter()
             .map(|p| {
                 let native = ttm(&p.native);
                 let jit = p.jit.as_ref().map(&ttm);
                 let pre = p.precompiled.as_ref().map(&ttm);
                 Row {
-                    image: p.image.clone(),
+                    image: p.image,
                     jit: jit.as_ref().and_then(|j| welch(j, &native)),
                     pre: pre.as_ref().and_then(|q| welch(q, &native)),
                     pre_vs_jit: pre
@@ -390,7 +380,7 @@ fn start(data: &Data, claims: &mut Vec<Claim>) -> String {
             continue;
         }
         any = true;
-        let native = data.native_baseline(&rt);
+        let native = data.native_baseline(rt);
         let _ = writeln!(s, "**{rt}**, {mode} runs:\n");
         let _ = writeln!(
             s,
@@ -399,8 +389,7 @@ fn start(data: &Data, claims: &mut Vec<Claim>) -> String {
         s += "| --- | --- | --- | --- | --- | --- | --- |\n";
         let opt = |d: &Option<Diff>, f: fn(&Diff) -> String| d.as_ref().map_or("—".into(), f);
         for r in &rows {
-            let native_mean =
-                bench::stats::Summary::of(&r.native).map_or("—".into(), |x| f2(x.mean));
+            let native_mean = Summary::of(&r.native).map_or("—".into(), |x| f2(x.mean));
             let _ = writeln!(
                 s,
                 "| {} | {native_mean} | {} | {} | {} | {} | {} |",
@@ -481,22 +470,16 @@ fn start(data: &Data, claims: &mut Vec<Claim>) -> String {
 /// Which runs were emulated, and the machine they ran on.
 fn emulation(data: &Data) -> String {
     let mut s = String::from("### Emulation and machine\n\n");
-    let mut emulated: BTreeMap<(usize, String, (usize, String)), usize> = BTreeMap::new();
+    let mut emulated: BTreeMap<(Runtime, Platform), usize> = BTreeMap::new();
     for r in data.records.iter().filter(|r| !r.warmup && r.emulated) {
-        *emulated
-            .entry((
-                keys::rank(&keys::RUNTIMES, &r.runtime).0,
-                r.runtime.clone(),
-                keys::rank(&keys::PLATFORMS, &r.platform),
-            ))
-            .or_default() += 1;
+        *emulated.entry((r.runtime, r.platform)).or_default() += 1;
     }
     if emulated.is_empty() {
         s += "No measured run was emulated: every run executed directly on the host.\n";
     } else {
         let list: Vec<String> = emulated
             .iter()
-            .map(|((_, rt, (_, p)), n)| format!("{rt} {p} ({n} runs)"))
+            .map(|((rt, p), n)| format!("{rt} {p} ({n} runs)"))
             .collect();
         let _ = writeln!(
             s,
@@ -506,9 +489,10 @@ fn emulation(data: &Data) -> String {
             list.join(", "),
             emulated
                 .keys()
-                .map(|(_, _, (_, p))| p.as_str())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
+                .map(|(_, p)| *p)
+                .collect::<BTreeSet<Platform>>()
+                .iter()
+                .map(Platform::to_string)
                 .collect::<Vec<_>>()
                 .join(" or ")
         );

@@ -6,14 +6,13 @@
 //! the results directory: `report.md` and `charts/*.svg` + `charts/*.png`.
 
 mod charts;
-mod ci;
 mod data;
 mod figures;
 mod findings;
 mod font;
-mod keys;
 mod methods;
 mod num;
+mod phases;
 mod tables;
 
 use anyhow::{Context, Result, bail};
@@ -48,14 +47,15 @@ pub fn write_report(inputs: &ReportInputs) -> Result<Written> {
     let data = Data::load(&inputs.results_dir, inputs.sizes_json.as_deref())?;
     // Before anything is written: a missing font must not leave half a report behind.
     font::ensure()?;
-    let figures = figures::all(&data);
+    let study_figures = figures::all(&data);
+    let phase_figures = phases::figures(&data);
     let charts_dir = inputs.results_dir.join("charts");
     let drawing_dir = inputs.results_dir.join(".charts.partial");
     remove_dir_if_present(&drawing_dir)?;
     std::fs::create_dir_all(&drawing_dir)
         .with_context(|| format!("cannot create {}", drawing_dir.display()))?;
     let mut drawn = Vec::new();
-    for f in &figures {
+    for f in study_figures.iter().chain(&phase_figures) {
         match f.write(&drawing_dir) {
             Ok(paths) => drawn.extend(paths),
             Err(e) => {
@@ -66,8 +66,11 @@ pub fn write_report(inputs: &ReportInputs) -> Result<Written> {
     }
     let report_md = inputs.results_dir.join("report.md");
     let report_partial = inputs.results_dir.join(".report.md.partial");
-    std::fs::write(&report_partial, markdown(&data, &figures, inputs))
-        .with_context(|| format!("cannot write {}", report_partial.display()))?;
+    std::fs::write(
+        &report_partial,
+        markdown(&data, &study_figures, &phase_figures, inputs),
+    )
+    .with_context(|| format!("cannot write {}", report_partial.display()))?;
     remove_dir_if_present(&charts_dir)?;
     std::fs::rename(&drawing_dir, &charts_dir).with_context(|| {
         format!(
@@ -141,9 +144,14 @@ fn image(fig: &charts::Figure) -> String {
     )
 }
 
-fn markdown(data: &Data, figures: &[charts::Figure], inputs: &ReportInputs) -> String {
+fn markdown(
+    data: &Data,
+    study_figures: &[charts::Figure],
+    phase_figures: &[charts::Figure],
+    inputs: &ReportInputs,
+) -> String {
     let fig = |stem: &str| {
-        figures
+        study_figures
             .iter()
             .find(|f| f.stem == stem)
             .map(image)
@@ -171,12 +179,12 @@ fn markdown(data: &Data, figures: &[charts::Figure], inputs: &ReportInputs) -> S
             ""
         }
     );
-    for rt in data.runtimes() {
-        let n = data.measured(&rt).count();
+    for &rt in data.runtimes() {
+        let n = data.measured(rt).count();
         if n > 0 {
             let _ = writeln!(s, "- {rt}: {n} measured runs");
         } else {
-            let _ = writeln!(s, "- {rt}: no data ({})", data.no_data_reason(&rt));
+            let _ = writeln!(s, "- {rt}: no data ({})", data.no_data_reason(rt));
         }
     }
 
@@ -189,30 +197,39 @@ fn markdown(data: &Data, figures: &[charts::Figure], inputs: &ReportInputs) -> S
           (the study's Equation 1).\n\n";
     s += &tables::sizes(data.sizes.as_deref());
     s.push('\n');
-    s += &fig("sizes-host");
-    s += &fig("sizes-registry");
+    s += &fig(figures::SIZES_HOST_STEM);
+    s += &fig(figures::SIZES_REGISTRY_STEM);
 
     s += "## Pull and start per runtime (the study's Figures 4 and 5)\n\n";
     let _ = writeln!(s, "{}\n", figures::STARTUP_NOTE);
-    for rt in data.runtimes() {
+    for &rt in data.runtimes() {
         let _ = writeln!(s, "### {rt}\n");
-        s += &fig(&format!("startup-{rt}"));
-        s += &tables::runtime(data, &rt);
+        s += &fig(&figures::startup_stem(rt));
+        s += &tables::runtime(data, rt);
         s.push('\n');
     }
 
-    s += "## containerd pull time per architecture, native vs wasm (the study's Figure 9)\n\n";
+    let _ = writeln!(
+        s,
+        "## {} pull time per architecture, native vs wasm (the study's Figure 9)\n",
+        figures::PULL_RUNTIME
+    );
     let _ = writeln!(s, "{}\n", figures::PULL_NOTE);
-    s += &fig("pull-containerd");
+    s += &fig(&figures::pull_stem(figures::PULL_RUNTIME));
 
-    s += "## Floor phases beside each runtime's total\n\n";
-    let _ = writeln!(s, "{}\n", figures::PHASES_NOTE);
-    for f in figures.iter().filter(|f| f.stem.starts_with("phases-")) {
+    s += "## Phases: where each runtime's time goes\n\n";
+    let _ = writeln!(s, "{}\n", phases::NOTE);
+    if phase_figures.is_empty() {
+        s += "No runtime has a measured run, so there are no phases to show.\n\n";
+    }
+    for f in phase_figures {
         s += &image(f);
     }
-    s += &tables::phases(data);
+    s += "Medians of each phase per cell; *start phases Σ* is the sum of the start stage's \
+          medians, beside the median time-to-main it adds up to run by run.\n\n";
+    s += &phases::tables(data);
 
-    s += "\n## Failed runs\n\n";
+    s += "## Failed runs\n\n";
     s += &tables::failures(data);
 
     s += "\n## Methods\n\n";

@@ -2,6 +2,7 @@
 //! report's statistics are defined.
 
 use crate::data::Data;
+use crate::tables::cell_text;
 use std::fmt::Write;
 
 pub fn section(data: &Data) -> String {
@@ -43,35 +44,25 @@ pub fn section(data: &Data) -> String {
                 "- The bench itself was built with the `{}` profile\n",
                 e.bench_profile
             );
-            s += "| runtime | versions | measured | a fresh pull first removed | cannot run |\n";
-            s += "| --- | --- | --- | --- | --- |\n";
+            s += "| runtime | versions | measured | snapshotter | a fresh pull first removed | cannot run |\n";
+            s += "| --- | --- | --- | --- | --- | --- |\n";
             for r in &e.runtimes {
                 let unsupported: Vec<String> = r
                     .unsupported
                     .iter()
-                    .map(|u| {
-                        let (p, why) = crate::keys::parse_unsupported(u);
-                        if p.is_empty() {
-                            format!("unsupported: {why}")
-                        } else {
-                            format!("{p} (unsupported: {why})")
-                        }
-                    })
+                    .map(|u| format!("{} (unsupported: {})", u.platform, u.reason))
                     .collect();
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} | {} |",
-                    r.name,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    r.runtime,
                     cell(&r.version),
                     r.skipped
                         .as_ref()
                         .map_or("yes".into(), |why| format!("no: {}", cell(why))),
+                    cell(r.snapshotter.as_deref().unwrap_or("")),
                     cell(&r.fresh_removes),
-                    if unsupported.is_empty() {
-                        "—".into()
-                    } else {
-                        cell(&unsupported.join("; "))
-                    }
+                    cell(&unsupported.join("; "))
                 );
             }
             s.push('\n');
@@ -87,12 +78,18 @@ pub fn section(data: &Data) -> String {
 request to the workload's own start-of-main timestamp; **total**: from the run request to the exit.\n\
 - **fresh**: the image was removed from the runtime's store before each pull (what exactly, per \
 runtime, is in the table above); **cached**: it was left in place.\n\
-- Floor phases: *resolve*, *fetch*, *verify*, *unpack* (the pull), then *compile* (wasm compiled at \
-start) or *load* (precompiled wasm), *instantiate*, *main*.\n\
+- Phases, in the order they happen, grouped by stage: the pull, the start (adds up to time-to-main), \
+*main*, the exit. floor: *resolve*, *fetch*, *unpack* | *spawn* (native) or *compile* (wasm compiled \
+at start) or *load* (precompiled wasm) and *instantiate*, then *exec-to-main* | *main* | *exit*, \
+timed by its own monotonic clock. containerd: *resolve-fetch*, *unpack*, *pull-return* | \
+*container-create*, *task-create*, *task-start*, *exec-to-main* | *main* | *exit*, *task-delete*, \
+*teardown*, from containerd's own event timestamps. Docker: *fetch-unpack*, *pull-return* | \
+*container-create*, *container-start*, *exec-to-main* | *main* | *exit*, *teardown*, from dockerd's \
+events. *main* runs from the workload's start-of-main line to its end-of-main line.\n\
 - A run counts only if verified (exit 0, protocol lines, the architecture asked for, the workload's \
 checksum); failed runs are counted and never averaged in.\n\
 - Tables: medians, and means ± the half-width of the 95% confidence interval of the mean \
-(Student's t), from `bench::results::summarise`.\n\
+(Student's t), from `records::summarise`; phases: the median of each phase.\n\
 - Charts: start-up bars are means with error bars of the 95% CI of the mean (Student's t); phase \
 charts show medians.\n\
 - Findings: per image, Welch's 95% CI for the difference of two means (fractional degrees of \
@@ -101,11 +98,11 @@ freedom, Welch–Satterthwaite); across images, the geometric mean of the per-im
     s
 }
 
-/// Text for a table cell: no pipe or newline may break the row.
+/// Text for a table cell, "—" when there is none.
 fn cell(text: &str) -> String {
     if text.is_empty() {
         "—".into()
     } else {
-        text.replace('|', "\\|").replace('\n', " ")
+        cell_text(text)
     }
 }

@@ -1,71 +1,117 @@
-//! The report from a small hand-made results directory (floor and containerd measured, docker
-//! skipped): every table and chart is written, the numbers are the fixture's, a runtime without
-//! data says so, and bad inputs end with errors that say what to do.
+//! The report from a small bench built from the typed records (see `fixture`): every table
+//! and chart is written, the numbers are the fixture's, every runtime's phases stand side by
+//! side, a runtime without data says so, and bad inputs end with errors that say what to do.
+
+mod fixture;
 
 use report::{ReportInputs, newest_results_dir, write_report};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const STAMP: &str = "20260102T030405Z";
 
 /// Every chart the fixture must produce.
-const STEMS: [&str; 8] = [
+const STEMS: [&str; 10] = [
     "startup-floor",
     "startup-containerd",
     "startup-docker",
     "sizes-host",
     "sizes-registry",
     "pull-containerd",
-    "phases-fresh",
-    "phases-cached",
+    "phases-fresh-sort",
+    "phases-fresh-matmul",
+    "phases-cached-sort",
+    "phases-cached-matmul",
 ];
 
-/// A copy of the fixture's results in `<tmp>/results/<STAMP>`, so the report is written there.
-fn results_copy(files: &[&str]) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("results").join(STAMP);
-    std::fs::create_dir_all(&dir).unwrap();
-    for f in files {
-        std::fs::copy(Path::new(FIXTURES).join("results").join(f), dir.join(f)).unwrap();
-    }
-    (tmp, dir)
+/// A bench's output in `<tmp>/results/<STAMP>`, and the sizes in `<tmp>/sizes`.
+struct Bench {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    sizes: PathBuf,
 }
 
-fn full_inputs(dir: &Path) -> ReportInputs {
-    ReportInputs {
-        results_dir: dir.to_owned(),
-        sizes_json: Some(Path::new(FIXTURES).join("sizes.json")),
+impl Bench {
+    fn new(runs: &[records::RunRecord], env: Option<&records::Environment>) -> Bench {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("results").join(STAMP);
+        fixture::write_results(&dir, runs, env);
+        let sizes = fixture::write_sizes(&tmp.path().join("sizes"));
+        Bench {
+            _tmp: tmp,
+            dir,
+            sizes,
+        }
+    }
+
+    /// All three runtimes measured.
+    fn full() -> Bench {
+        Bench::new(&fixture::runs(), Some(&fixture::environment()))
+    }
+
+    fn inputs(&self) -> ReportInputs {
+        ReportInputs {
+            results_dir: self.dir.clone(),
+            sizes_json: Some(self.sizes.clone()),
+        }
+    }
+
+    fn report(&self) -> String {
+        let written = write_report(&self.inputs()).unwrap();
+        assert_eq!(written.report_md, self.dir.join("report.md"));
+        std::fs::read_to_string(&written.report_md).unwrap()
+    }
+
+    fn chart(&self, stem: &str) -> String {
+        std::fs::read_to_string(self.dir.join("charts").join(format!("{stem}.svg"))).unwrap()
     }
 }
 
-fn generate() -> (tempfile::TempDir, PathBuf, String) {
-    let (tmp, dir) = results_copy(&["runs.json", "environment.json"]);
-    let written = write_report(&full_inputs(&dir)).unwrap();
-    assert_eq!(written.report_md, dir.join("report.md"));
-    let md = std::fs::read_to_string(&written.report_md).unwrap();
-    (tmp, dir, md)
+/// The contents of every `<text>` element.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let body = &t[t.find('>')? + 1..];
+            Some(body[..body.find("</text>")?].trim().to_owned())
+        })
+        .collect()
+}
+
+/// The markdown from a heading to the next heading of the same or a higher level.
+fn section<'a>(md: &'a str, heading: &str) -> &'a str {
+    let start = md
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading:?} in {md}"));
+    let level = heading.chars().take_while(|c| *c == '#').count();
+    let rest = &md[start + heading.len()..];
+    let end = rest
+        .match_indices("\n#")
+        .find(|(i, _)| rest[i + 1..].chars().take_while(|c| *c == '#').count() <= level)
+        .map_or(rest.len(), |(i, _)| i);
+    &rest[..end]
 }
 
 #[test]
 fn writes_every_chart_as_svg_and_png() {
-    let (tmp, dir) = results_copy(&["runs.json", "environment.json"]);
-    let written = write_report(&full_inputs(&dir)).unwrap();
+    let bench = Bench::full();
+    let written = write_report(&bench.inputs()).unwrap();
     let md = std::fs::read_to_string(&written.report_md).unwrap();
+    let charts = bench.dir.join("charts");
     let mut expected: Vec<PathBuf> = STEMS
         .iter()
-        .flat_map(|s| ["svg", "png"].map(|e| dir.join("charts").join(format!("{s}.{e}"))))
+        .flat_map(|s| ["svg", "png"].map(|e| charts.join(format!("{s}.{e}"))))
         .collect();
     let mut got = written.charts.clone();
     expected.sort();
     got.sort();
     assert_eq!(got, expected);
     for stem in STEMS {
-        let svg = std::fs::read_to_string(dir.join("charts").join(format!("{stem}.svg"))).unwrap();
+        let svg = bench.chart(stem);
         assert!(
             svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
             "{stem}.svg"
         );
-        let png = std::fs::read(dir.join("charts").join(format!("{stem}.png"))).unwrap();
+        let png = std::fs::read(charts.join(format!("{stem}.png"))).unwrap();
         assert!(
             png.starts_with(b"\x89PNG\r\n\x1a\n"),
             "{stem}.png signature"
@@ -91,71 +137,148 @@ fn writes_every_chart_as_svg_and_png() {
             "{stem} PNG not linked"
         );
     }
-    drop(tmp);
 }
 
 #[test]
 fn tables_hold_the_fixtures_numbers() {
-    let (_tmp, _dir, md) = generate();
+    let md = Bench::full().report();
     // floor, matmul-rust amd64 fresh: pulls 20, 19, 21 (the warm-up's 60 excluded).
     assert!(
-        md.contains("| matmul-rust | amd64 | — | fresh | 3/3 | 20.00 | 20.00 ± 2.48 | 2.00 |"),
+        md.contains("| matmul-rust | amd64 | chroot | fresh | 3/3 | 20.00 | 20.00 ± 2.48 | 2.00 |"),
         "{md}"
     );
     // Emulated runs are marked; time-to-main 12, 11.4, 12.6.
-    assert!(md.contains("| matmul-rust | arm64 (qemu) | — | cached | 3/3 | 8.00 |"));
+    assert!(md.contains("| matmul-rust | arm64 (qemu) | chroot | cached | 3/3 | 8.00 |"));
     assert!(md.contains("| 12.00 | 12.00 ± 1.49 |"));
     // containerd, sort-go wasm JIT fresh: pull 117, 111.15, 122.85; time-to-main 234 (×1.3).
     assert!(md.contains(
         "| sort-go | wasm | wasmtime-shim | fresh | 3/3 | 117.00 | 117.00 ± 14.53 | 234.00 |"
     ));
+    // Docker, measured on native platforms, arm64 under qemu.
+    assert!(md.contains("| matmul-rust | arm64 (qemu) | runc | fresh | 3/3 | 160.00 |"));
     // The failed run is counted, never averaged in (its pull was 5000 ms).
     assert!(md.contains("| sort-go | wasm | wasmtime-shim-precompiled | cached | 2/3 |"));
     assert!(!md.contains("5000.00"));
-    assert!(md.contains("1 of 84 measured runs failed"));
-    assert!(md.contains("run sort-go: the shim exited with status 1"));
+    assert!(md.contains("1 of 108 measured runs failed"));
+    assert!(md.contains(&format!(
+        "| containerd | sort-go | wasm | wasmtime-shim-precompiled | cached | 1 | 3 | {} |",
+        fixture::FAILED_RUN_ERROR
+    )));
 
     // Table 2: sort-rust native, ours beside the study's 610 / 259.27 kB.
     assert!(md.contains(
         "| rust | native (amd64) | 434.69 | 610.00 | -175.31 (-28.7%) | 213.40 | 259.27 | -45.87 (-17.7%) | 50.9 | 57.5 | -6.6 |"
     ), "{md}");
-    // Table 3: matmul-cpp wasm.
+    // The study's reduction % as printed (69.2), not recomputed from its sizes (69.1).
+    assert!(md.contains(
+        "| go | native (amd64) | 1454.08 | 1210.00 | +244.08 (+20.2%) | 664.08 | 373.36 | +290.72 (+77.9%) | 54.3 | 69.2 | -14.9 |"
+    ), "{md}");
+    // Table 3: matmul-rust wasm, printed 56.1 (recomputed: 56.0).
+    assert!(md.contains("| rust | wasm | 93.18 | 96.10 | -2.92 (-3.0%) | 36.71 | 42.25 | -5.54 (-13.1%) | 60.6 | 56.1 | +4.5 |"), "{md}");
     assert!(md.contains("| cpp | wasm | 35.33 | 192.00 |"));
-    // Table 3: a language we did not measure for matmul is said so, not invented.
+    // A language we did not measure for matmul is said so, not invented.
     assert!(md.contains("| go | native (amd64) | not measured | 1220.00 |"));
-    // Table 4: face detection riscv64 against the study's 1.55 MB.
+    // Go beside the study's TinyGo says so: under both tables and the findings' size ratios.
+    assert_eq!(md.matches(study::STUDY_GO_IS_TINYGO).count(), 3);
+    // Table 4 is the study's C++ face detection: only our C++ image stands beside it.
     assert!(
-        md.contains("| rust | riscv64 | 1958.40 | 1550.00 | +408.40 (+26.3%) | 1095.60 | 44.1 |")
-    );
-
-    // Floor phases (medians) beside each runtime's pull + total: matmul-rust wasm jit fresh.
-    assert!(
-        md.contains("| matmul-rust | wasm | jit | fresh | 4.80 | 8.00 | 0.80 | 2.40 | 99.50 | — | 0.50 | 4.00 | 120.00 | 120.00 | 275.00 |"),
+        md.contains("| cpp | riscv64 | 1958.40 | 1550.00 | +408.40 (+26.3%) | 1095.60 | 44.1 |"),
         "{md}"
     );
+    assert!(md.contains("| rust | riscv64 | 1958.40 | — | — | 1095.60 | 44.1 |"));
+    assert!(md.contains("| cpp | arm64 | not measured | 1550.00 | — | — | — |"));
 }
 
-/// The contents of every `<text>` element.
-fn svg_texts(svg: &str) -> Vec<String> {
-    svg.split("<text")
-        .skip(1)
-        .filter_map(|t| {
-            let body = &t[t.find('>')? + 1..];
-            Some(body[..body.find("</text>")?].trim().to_owned())
-        })
-        .collect()
+#[test]
+fn phases_of_every_runtime_stand_side_by_side() {
+    let bench = Bench::full();
+    let md = bench.report();
+    let phases = section(&md, "## Phases: where each runtime's time goes");
+    for clock in [
+        "containerd's own event timestamps",
+        "Docker's from dockerd's events",
+        "phases of the start stage add up to time-to-main",
+    ] {
+        assert!(phases.contains(clock), "{clock}: {phases}");
+    }
+    // A table per runtime, each with its own phases, the start stage's sum beside time-to-main.
+    let floor = section(phases, "### floor");
+    assert!(floor.contains(
+        "| image | platform | variant | mode | resolve ms | fetch ms | unpack ms | spawn ms | compile ms | load ms | instantiate ms | exec-to-main ms | main ms | exit ms | start phases Σ ms | time-to-main median ms |"
+    ), "{floor}");
+    assert!(floor.contains(
+        "| matmul-rust | wasm | jit | fresh | 4.80 | 8.00 | 3.20 | — | 99.00 | — | 0.50 | 0.50 | 3.60 | 0.40 | 100.00 | 100.00 |"
+    ), "{floor}");
+    let containerd = section(phases, "### containerd");
+    assert!(containerd.contains(
+        "| image | platform | variant | mode | resolve-fetch ms | unpack ms | pull-return ms | container-create ms | task-create ms | task-start ms | exec-to-main ms | main ms | exit ms | task-delete ms | teardown ms | start phases Σ ms | time-to-main median ms |"
+    ), "{containerd}");
+    assert!(containerd.contains(
+        "| matmul-rust | amd64 | runc | fresh | 72.00 | 36.00 | 12.00 | 18.00 | 24.00 | 12.00 | 6.00 | 3.00 | 0.50 | 0.50 | 1.00 | 60.00 | 60.00 |"
+    ), "{containerd}");
+    let docker = section(phases, "### docker");
+    assert!(docker.contains(
+        "| image | platform | variant | mode | fetch-unpack ms | pull-return ms | container-create ms | container-start ms | exec-to-main ms | main ms | exit ms | teardown ms | start phases Σ ms | time-to-main median ms |"
+    ), "{docker}");
+    assert!(docker.contains(
+        "| matmul-rust | amd64 | runc | fresh | 135.00 | 15.00 | 32.00 | 40.00 | 8.00 | 5.00 | 2.00 | 3.00 | 80.00 | 80.00 |"
+    ), "{docker}");
+
+    // The chart: a legend entry per phase of every runtime, a panel per stage, a labelled bar
+    // per runtime and variant, and Docker's wasm place saying why it is empty.
+    let texts = svg_texts(&bench.chart("phases-fresh-matmul"));
+    for phase in [
+        "resolve",
+        "compile",
+        "load",
+        "resolve-fetch",
+        "task-create",
+        "task-delete",
+        "fetch-unpack",
+        "container-start",
+        "teardown",
+    ] {
+        assert!(
+            texts.iter().any(|t| t == phase),
+            "legend {phase}: {texts:?}"
+        );
+    }
+    for panel in ["pull:", "start to main:", "main:", "exit:"] {
+        assert!(
+            texts.iter().any(|t| t.starts_with(panel)),
+            "panel {panel}: {texts:?}"
+        );
+    }
+    let count = |label: &str| texts.iter().filter(|t| *t == label).count();
+    // In each of the four stage panels: every runtime on amd64 and arm64 (containerd ran no
+    // arm64 here: its bar says so), Docker's wasm place saying it cannot run wasm, floor's
+    // and containerd's two wasm variants.
+    assert_eq!(count("floor"), 4 * 2, "{texts:?}");
+    assert_eq!(count("containerd"), 4 * 2, "{texts:?}");
+    assert_eq!(count("docker"), 4 * 3, "{texts:?}");
+    for wasm in [
+        "floor jit",
+        "floor precomp",
+        "containerd jit",
+        "containerd precomp",
+    ] {
+        assert_eq!(count(wasm), 4, "{wasm}: {texts:?}");
+    }
+    assert_eq!(count("not run"), 4, "{texts:?}");
+    assert_eq!(count("unsupported"), 4, "{texts:?}");
 }
 
 #[test]
 fn a_runtime_without_data_says_so() {
-    let (_tmp, dir, md) = generate();
-    let docker = std::fs::read_to_string(dir.join("charts/startup-docker.svg")).unwrap();
-    assert!(
-        docker.contains("no data for docker: skipped: docker is not installed"),
-        "{docker}"
-    );
+    let (mut runs, mut env) = (fixture::runs(), fixture::environment());
+    fixture::without_docker(&mut runs, &mut env);
+    let bench = Bench::new(&runs, Some(&env));
+    let md = bench.report();
+    let docker = bench.chart("startup-docker");
+    let skipped = format!("no data for docker: skipped: {}", fixture::DOCKER_SKIPPED);
+    assert!(docker.contains(&skipped), "{docker}");
     // No axes: the y axis description and tick labels of the other start-up charts are absent.
-    let floor = std::fs::read_to_string(dir.join("charts/startup-floor.svg")).unwrap();
+    let floor = bench.chart("startup-floor");
     let (floor_texts, docker_texts) = (svg_texts(&floor), svg_texts(&docker));
     assert!(floor_texts.iter().any(|t| t == "ms") && floor_texts.iter().any(|t| t == "0.0"));
     assert!(
@@ -164,60 +287,96 @@ fn a_runtime_without_data_says_so() {
     );
     assert!(!docker.contains("<line"), "docker chart draws axes");
     assert!(!floor.contains("no data"));
-    assert!(md.contains("- docker: no data (skipped: docker is not installed)"));
-    assert!(md.contains("No data for docker: skipped: docker is not installed."));
+    let reason = format!("skipped: {}", fixture::DOCKER_SKIPPED);
+    assert!(md.contains(&format!("- docker: no data ({reason})")));
+    assert!(md.contains(&format!("No data for docker: {reason}.")));
+    // Twice: under its start-up chart and in the phase tables.
+    assert_eq!(
+        md.matches(&format!("No data for docker: {reason}."))
+            .count(),
+        2
+    );
     // What docker cannot run is stated as unsupported, never as a number.
-    assert!(md.contains("- wasm: unsupported: Docker runs no wasm runtime here"));
+    assert!(md.contains(&format!("- wasm: unsupported: {}", fixture::DOCKER_WASM)));
+    // The phase charts leave the runtime out rather than drawing empty bars for it.
+    assert!(
+        !svg_texts(&bench.chart("phases-fresh-sort"))
+            .iter()
+            .any(|t| t == "docker")
+    );
+    assert!(md.contains(&format!(
+        "| docker | — | no: {} | — | docker image rm | wasm (unsupported: {}) |",
+        fixture::DOCKER_SKIPPED,
+        fixture::DOCKER_WASM
+    )));
 }
 
 #[test]
 fn findings_and_methods_are_computed() {
-    let (_tmp, _dir, md) = generate();
+    let md = Bench::full().report();
     // Pull: wasm/native = 16/20 on floor and 90/120 on containerd for both images.
     assert!(md.contains(
         "- *wasm images pull faster than native images* (floor, fresh): **supported** — wasm/native pull time 0.800 (95% CI 0.800–0.800, 2 images)"
     ), "{md}");
     assert!(md.contains("(containerd, fresh): **supported** — wasm/native pull time 0.750"));
-    // Start: containerd JIT 180 vs native 60 (×1.3 for sort-go), precompiled 70.
+    // Docker pulls no wasm: no claim about it.
+    assert!(!md.contains("(docker, fresh)"));
+    // Start: containerd JIT 180 vs native 60, precompiled 70.
     assert!(md.contains("*wasm starts slower than native* (containerd, time-to-main, compiled at start): **supported**"));
     assert!(md.contains("*the slower wasm start is due to compilation* (floor, time-to-main, precompiled vs compiled at start): **supported**"));
     // Sizes: Go's wasm image is larger than its native one.
-    assert!(md.contains("Wasm is smaller for 4 of 5 images; not smaller for sort-go."));
+    assert!(
+        md.contains("Wasm is smaller for 5 of 6 images; not smaller for sort-go."),
+        "{md}"
+    );
     assert!(md.contains("| sort-go | 664.08 | 670.57 | 1.010 |"));
+    // The study's ratio is its own language's: C++ face detection has one, Rust's has none.
+    assert!(
+        md.contains("| facedetect-cpp | 900.00 | 400.00 | 0.444 | 0.471 | — | 0.495 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| facedetect-rust | 862.95 | 667.36 | 0.773 | 0.786 | — | — |"),
+        "{md}"
+    );
     // Emulation and machine.
-    assert!(md.contains("Emulated with qemu-user: floor arm64 (12 runs)."));
+    assert!(
+        md.contains("Emulated with qemu-user: floor arm64 (12 runs), docker arm64 (12 runs)."),
+        "{md}"
+    );
     assert!(md.contains("Machine: Test CPU 9000 (2 cores, 8.0 GiB)"));
-    // Methods from environment.json.
+    // Methods from environment.json, runtime by runtime, with the snapshotter where there is one.
     assert!(md.contains("- Registry: `127.0.0.1:5000/wnb`, tag `latest`"));
     assert!(md.contains("1 warm-up run(s), not counted, then 3 measured runs"));
     assert!(md.contains(
-        "| containerd | containerd 1.6.20, runc 1.1.5 | yes | the image and its content (ctr images rm, content prune) | — |"
+        "| floor | floor (wasmtime 48) | yes | — | the floor content store and unpacked rootfs | — |"
     ));
-    assert!(md.contains("| docker | — | no: docker is not installed | docker image rm | wasm (unsupported: Docker runs no wasm runtime here) |"));
+    assert!(md.contains(
+        "| containerd | containerd 1.6.20, runc 1.1.5 | yes | overlayfs | the image and its content (ctr images rm, content prune) | — |"
+    ));
+    assert!(md.contains(&format!(
+        "| docker | Docker 20.10.24, runc 1.1.5 | yes | — | docker image rm | wasm (unsupported: {}) |",
+        fixture::DOCKER_WASM
+    )));
 }
 
 #[test]
 fn output_is_deterministic() {
-    let (_a, dir_a, md_a) = generate();
-    let (_b, dir_b, md_b) = generate();
-    assert_eq!(md_a, md_b);
+    let (a, b) = (Bench::full(), Bench::full());
+    assert_eq!(a.report(), b.report());
     for stem in STEMS {
-        let f = format!("charts/{stem}.svg");
-        assert_eq!(
-            std::fs::read(dir_a.join(&f)).unwrap(),
-            std::fs::read(dir_b.join(&f)).unwrap(),
-            "{f}"
-        );
+        assert_eq!(a.chart(stem), b.chart(stem), "{stem}");
     }
 }
 
 #[test]
 fn a_rerun_replaces_the_charts_and_leaves_no_scratch_files() {
-    let (_tmp, dir, _) = generate();
+    let bench = Bench::full();
+    bench.report();
     // A chart no current figure draws, as an older report might have left.
-    std::fs::write(dir.join("charts/startup-retired.svg"), "<svg/>").unwrap();
-    write_report(&full_inputs(&dir)).unwrap();
-    let mut names: Vec<String> = std::fs::read_dir(dir.join("charts"))
+    std::fs::write(bench.dir.join("charts/phases-fresh.svg"), "<svg/>").unwrap();
+    bench.report();
+    let mut names: Vec<String> = std::fs::read_dir(bench.dir.join("charts"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -228,7 +387,7 @@ fn a_rerun_replaces_the_charts_and_leaves_no_scratch_files() {
         .collect();
     expected.sort();
     assert_eq!(names, expected);
-    let mut top: Vec<String> = std::fs::read_dir(&dir)
+    let mut top: Vec<String> = std::fs::read_dir(&bench.dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -241,77 +400,102 @@ fn a_rerun_replaces_the_charts_and_leaves_no_scratch_files() {
 
 #[test]
 fn missing_environment_and_sizes_are_stated() {
-    let (_tmp, dir) = results_copy(&["runs.json"]);
+    let bench = Bench::new(&fixture::runs(), None);
     write_report(&ReportInputs {
-        results_dir: dir.clone(),
+        results_dir: bench.dir.clone(),
         sizes_json: None,
     })
     .unwrap();
-    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let md = std::fs::read_to_string(bench.dir.join("report.md")).unwrap();
     assert!(md.contains("The environment was not recorded"), "{md}");
     assert!(md.contains("No sizes were given: run `cargo xtask sizes`"));
     assert!(md.contains("Machine: not recorded (no environment.json)."));
-    let sizes = std::fs::read_to_string(dir.join("charts/sizes-host.svg")).unwrap();
+    let sizes = bench.chart("sizes-host");
     assert!(sizes.contains("no data: no sizes.json was given"));
-    let docker = std::fs::read_to_string(dir.join("charts/startup-docker.svg")).unwrap();
+    // Without the environment, what Docker cannot run is unknown: its wasm place says "not
+    // run" (as containerd's arm64 place does), not "unsupported".
+    let texts = svg_texts(&bench.chart("phases-fresh-sort"));
+    let count = |label: &str| texts.iter().filter(|t| *t == label).count();
+    assert_eq!(count("not run"), 4 * 2, "{texts:?}");
+    assert_eq!(count("unsupported"), 0, "{texts:?}");
+    let (mut runs, mut env) = (fixture::runs(), fixture::environment());
+    fixture::without_docker(&mut runs, &mut env);
+    let bench = Bench::new(&runs, None);
+    write_report(&bench.inputs()).unwrap();
+    let docker = bench.chart("startup-docker");
     assert!(docker.contains("no data for docker: no runs in runs.json (environment not recorded)"));
 }
 
 #[test]
 fn missing_runs_json_says_to_run_the_bench() {
-    let (_tmp, dir) = results_copy(&["environment.json"]);
-    let err = format!("{:#}", write_report(&full_inputs(&dir)).err().unwrap());
+    let bench = Bench::full();
+    std::fs::remove_file(bench.dir.join("runs.json")).unwrap();
+    let err = format!("{:#}", write_report(&bench.inputs()).err().unwrap());
     assert!(
-        err.contains(&dir.join("runs.json").display().to_string()),
+        err.contains(&bench.dir.join("runs.json").display().to_string()),
         "{err}"
     );
     assert!(
         err.contains("not found") && err.contains("cargo xtask bench"),
         "{err}"
     );
-    assert!(!dir.join("report.md").exists());
+    assert!(!bench.dir.join("report.md").exists());
 }
 
 #[test]
 fn malformed_inputs_are_refused() {
-    let (_tmp, dir) = results_copy(&["environment.json"]);
-    std::fs::write(dir.join("runs.json"), r#"[{"runtime": 3}]"#).unwrap();
-    let err = format!("{:#}", write_report(&full_inputs(&dir)).err().unwrap());
-    assert!(err.contains("runs.json is malformed"), "{err}");
-    assert!(err.contains("JSON array of runs"), "{err}");
-    assert!(!dir.join("report.md").exists());
+    let bench = Bench::full();
+    let runs = bench.dir.join("runs.json");
+    let good_runs = std::fs::read(&runs).unwrap();
+    // A run as an older bench wrote it: no variant for the floor's native runs.
+    std::fs::write(&runs, r#"[{"runtime": "floor", "variant": null}]"#).unwrap();
+    let err = format!("{:#}", write_report(&bench.inputs()).err().unwrap());
+    assert!(err.contains("runs.json is not the runs file"), "{err}");
+    assert!(err.contains("rerun the bench"), "{err}");
+    assert!(!bench.dir.join("report.md").exists());
+    std::fs::write(&runs, good_runs).unwrap();
 
-    std::fs::copy(
-        Path::new(FIXTURES).join("results/runs.json"),
-        dir.join("runs.json"),
-    )
-    .unwrap();
-    let bad_sizes = dir.join("sizes.json");
+    let env = bench.dir.join("environment.json");
+    let good_env = std::fs::read(&env).unwrap();
+    std::fs::write(&env, r#"{"runtimes": [{"name": "floor"}]}"#).unwrap();
+    let err = format!("{:#}", write_report(&bench.inputs()).err().unwrap());
+    assert!(
+        err.contains("environment.json is not the environment"),
+        "{err}"
+    );
+    assert!(err.contains("rerun the bench"), "{err}");
+    std::fs::write(&env, good_env).unwrap();
+
+    let bad_sizes = bench.dir.join("sizes.json");
     std::fs::write(&bad_sizes, "{\"sizes\": 1}").unwrap();
     let err = format!(
         "{:#}",
         write_report(&ReportInputs {
-            results_dir: dir.clone(),
+            results_dir: bench.dir.clone(),
             sizes_json: Some(bad_sizes),
         })
         .err()
         .unwrap()
     );
-    assert!(err.contains("sizes.json is malformed"), "{err}");
+    assert!(
+        err.contains("sizes.json is not a sizes file") && err.contains("run `cargo xtask sizes`"),
+        "{err}"
+    );
 
     let err = format!(
         "{:#}",
         write_report(&ReportInputs {
-            results_dir: dir.clone(),
-            sizes_json: Some(dir.join("absent.json")),
+            results_dir: bench.dir.clone(),
+            sizes_json: Some(bench.dir.join("absent.json")),
         })
         .err()
         .unwrap()
     );
     assert!(
-        err.contains("absent.json not found") && err.contains("cargo xtask sizes"),
+        err.contains("absent.json") && err.contains("cargo xtask sizes"),
         "{err}"
     );
+    assert!(!bench.dir.join("report.md").exists());
 }
 
 #[test]

@@ -17,22 +17,34 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Containerd {
     dir: PathBuf,
     daemon: Daemon,
+    /// Chosen once at start: every pull and run of this instance uses it.
+    snapshotter: &'static str,
 }
 
 /// Which snapshotter to use: overlayfs where the directory's file system supports it.
 pub fn snapshotter_for(dir: &Path) -> &'static str {
-    // overlayfs cannot stack on overlayfs or work on some network file systems; `native`
-    // (plain copies) works everywhere, slower.
-    let Ok(out) = Command::new("stat")
-        .args(["-f", "-c", "%T"])
-        .arg(dir)
-        .output()
-    else {
-        return "native";
+    use nix::sys::statfs::{
+        BTRFS_SUPER_MAGIC, EXT4_SUPER_MAGIC, TMPFS_MAGIC, XFS_SUPER_MAGIC, statfs,
     };
-    match String::from_utf8_lossy(&out.stdout).trim() {
-        "ext2/ext3" | "xfs" | "btrfs" | "tmpfs" => "overlayfs",
-        _ => "native",
+    // overlayfs cannot stack on overlayfs or work on some network file systems; `native`
+    // (plain copies) works everywhere, slower. ext2, ext3 and ext4 share one magic number.
+    match statfs(dir) {
+        Ok(fs) => {
+            let kind = fs.filesystem_type();
+            if [
+                EXT4_SUPER_MAGIC,
+                XFS_SUPER_MAGIC,
+                BTRFS_SUPER_MAGIC,
+                TMPFS_MAGIC,
+            ]
+            .contains(&kind)
+            {
+                "overlayfs"
+            } else {
+                "native"
+            }
+        }
+        Err(_) => "native",
     }
 }
 
@@ -77,7 +89,12 @@ impl Containerd {
                     .output()
                     .is_ok_and(|o| o.status.success())
         })?;
-        Ok(Containerd { dir, daemon })
+        let snapshotter = snapshotter_for(&dir);
+        Ok(Containerd {
+            dir,
+            daemon,
+            snapshotter,
+        })
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -103,9 +120,9 @@ impl Containerd {
         cmd
     }
 
-    /// The snapshotter this instance uses.
+    /// The snapshotter this instance uses, chosen when it started.
     pub fn snapshotter(&self) -> &'static str {
-        snapshotter_for(&self.dir)
+        self.snapshotter
     }
 
     /// `containerd 1.6.20, runc 1.1.5`.

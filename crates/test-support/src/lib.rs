@@ -35,6 +35,40 @@ pub fn image_specs(defs: Option<&Path>, keep: impl Fn(&ImageSpec) -> bool) -> Ve
     specs.into_iter().filter(|s| keep(s)).collect()
 }
 
+/// Builds `specs`, each wasm module in the form `wasm_layer`, and pushes them to `reg` as
+/// `<namespace>/<image>:<tag>`.
+pub fn push_specs(
+    reg: &local_registry::LocalRegistry,
+    tmp: &Path,
+    specs: &[ImageSpec],
+    namespace: &str,
+    tag: &str,
+    wasm_layer: oci_image::WasmLayerForm,
+) -> oci_push::Target {
+    let options = BuildOptions {
+        source_date_epoch: TEST_EPOCH,
+        wasm_layer,
+        ..Default::default()
+    };
+    let dest = tmp.join(format!("oci-{namespace}-{tag}"));
+    build_layout(specs, &options, &dest, &mut |_| {}).unwrap_or_else(|e| panic!("{e:#}"));
+    let layout = Layout::open(&dest).unwrap();
+    let target =
+        oci_push::Target::parse(&format!("{}/{namespace}", reg.host()), tag, false).unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(oci_push::push_layout(
+            &layout,
+            &target,
+            &oci_client::secrets::RegistryAuth::Anonymous,
+            &mut |_| {},
+        ))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    target
+}
+
 /// Builds `specs` into a layout at `dest` with the test build time.
 pub fn build_test_layout(specs: &[ImageSpec], dest: &Path) -> Layout {
     let options = BuildOptions {
@@ -67,26 +101,5 @@ pub fn push_test_images(
 ) -> oci_push::Target {
     let specs = image_specs(defs, |s| images.contains(&s.name.as_str()));
     assert_eq!(specs.len(), images.len(), "unknown images in {images:?}");
-    let options = BuildOptions {
-        source_date_epoch: TEST_EPOCH,
-        wasm_layer,
-        ..Default::default()
-    };
-    let dest = tmp.join(format!("oci-{namespace}-{tag}"));
-    build_layout(&specs, &options, &dest, &mut |_| {}).unwrap_or_else(|e| panic!("{e:#}"));
-    let layout = Layout::open(&dest).unwrap();
-    let target =
-        oci_push::Target::parse(&format!("{}/{namespace}", reg.host()), tag, false).unwrap();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(oci_push::push_layout(
-            &layout,
-            &target,
-            &oci_client::secrets::RegistryAuth::Anonymous,
-            &mut |_| {},
-        ))
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    target
+    push_specs(reg, tmp, &specs, namespace, tag, wasm_layer)
 }

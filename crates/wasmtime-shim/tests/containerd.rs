@@ -5,14 +5,17 @@
 //! `application/wasm` layer is compiled once, then loaded precompiled.
 //! Needs root and a workload build (`cargo xtask test` builds first).
 
-use bench::container::{ContainerRuntime, ContainerdRuntime, WASMTIME_RUNTIME};
+use bench::containerd::{ContainerdDriver, WASMTIME_RUNTIME};
+use bench::resolve::Resolver;
 use bench::verify::verify_run;
+use bench::{RuntimeDriver, Target};
 use oci_image::WasmLayerForm;
-use platform::Platform;
+use records::{ImageName, Platform, Variant};
 use runtime_daemons::Containerd;
+use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use test_support::{push_test_images, start_registry, workspace_root};
+use test_support::{push_specs, push_test_images, start_registry, workspace_root};
 
 const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-wasmtime-v1");
 const ALL_IMAGES: [&str; 8] = [
@@ -39,13 +42,32 @@ fn start_containerd(tmp: &Path) -> Containerd {
         .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
-fn runtime(containerd: &Containerd) -> ContainerdRuntime<'_> {
-    ContainerdRuntime {
-        containerd,
-        plain_http: true,
-        wasm_shim: true,
-        foreign_unsupported: None,
-        resolver: None,
+fn resolver(registry: &oci_push::Target) -> Resolver {
+    Resolver::new(
+        oci_push::client(registry),
+        oci_client::secrets::RegistryAuth::Anonymous,
+    )
+    .unwrap()
+}
+
+fn runtime<'a>(containerd: &'a Containerd, registry: &oci_push::Target) -> ContainerdDriver<'a> {
+    ContainerdDriver::new(containerd, true, true, None, resolver(registry))
+        .unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// One platform of an image, by `reference`, as the bench pulls and runs it.
+fn target(image: &str, platform: Platform, reference: &str) -> Target {
+    Target {
+        image: image.parse().unwrap(),
+        platform,
+        variant: if !platform.is_wasm() {
+            Variant::Runc
+        } else if reference.contains("@sha256:") {
+            Variant::WasmtimeShimPrecompiled
+        } else {
+            Variant::WasmtimeShim
+        },
+        reference: reference.to_owned(),
     }
 }
 
@@ -83,22 +105,19 @@ fn every_wasm_image_runs_through_the_shim_and_matches_native() {
         WasmLayerForm::InTarball,
     );
     let containerd = start_containerd(tmp.path());
-    let rt = runtime(&containerd);
+    let rt = runtime(&containerd, &target);
     for image in ALL_IMAGES {
         let reference = target.reference(image);
-        let workload = image.split('-').next().unwrap();
         let mut checksums = Vec::new();
         for platform in [Platform::Wasm, Platform::Amd64] {
-            rt.pull(&reference, platform)
-                .unwrap_or_else(|e| panic!("{e:#}"));
-            let started = rt
-                .run(&reference, platform)
-                .unwrap_or_else(|e| panic!("{e:#}"));
+            let pulled = self::target(image, platform, &reference);
+            rt.pull(&pulled).unwrap_or_else(|e| panic!("{e:#}"));
+            let started = rt.run(&pulled).unwrap_or_else(|e| panic!("{e:#}"));
             let run = verify_run(
                 &started.stdout,
                 &started.stderr,
                 started.exit_code,
-                workload,
+                pulled.image,
                 platform,
             )
             .unwrap_or_else(|e| panic!("{image} {platform}: {e}\n{}", containerd.log_tail()));
@@ -110,6 +129,7 @@ fn every_wasm_image_runs_through_the_shim_and_matches_native() {
             "{image}: wasm under the shim and amd64 under runc disagree"
         );
     }
+    drop(rt);
     drop(containerd);
     reg.down().unwrap();
 }
@@ -142,10 +162,11 @@ fn sort_writes_its_file_inside_the_container_and_exit_codes_reach_ctr() {
         WasmLayerForm::InTarball,
     );
     let containerd = start_containerd(tmp.path());
-    let rt = runtime(&containerd);
+    let rt = runtime(&containerd, &target);
 
     let sort = target.reference("sort-rust");
-    rt.pull(&sort, Platform::Wasm).unwrap();
+    rt.pull(&self::target("sort-rust", Platform::Wasm, &sort))
+        .unwrap();
     let out_dir = tmp.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let mount = format!(
@@ -169,13 +190,15 @@ fn sort_writes_its_file_inside_the_container_and_exit_codes_reach_ctr() {
     assert_eq!(sorted.lines().collect::<Vec<_>>(), expected);
 
     let matmul = target.reference("matmul-rust");
-    rt.pull(&matmul, Platform::Wasm).unwrap();
+    rt.pull(&self::target("matmul-rust", Platform::Wasm, &matmul))
+        .unwrap();
     let out = ctr_run_wasm(&containerd, &matmul, "matmul-bad", &[]);
     assert_eq!(
         out.status.code(),
         Some(2),
         "ctr passes the module's exit code on: {out:?}"
     );
+    drop(rt);
     drop(containerd);
     reg.down().unwrap();
 }
@@ -184,28 +207,50 @@ fn sort_writes_its_file_inside_the_container_and_exit_codes_reach_ctr() {
 fn an_entry_point_that_is_not_wasm_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let reg = start_registry(tmp.path());
-    // A wasm image whose "module" is a text file.
+    // A build whose matmul-rust "module" is a text file, and a wasm-only image of it.
+    let build = tmp.path().join("build");
+    let workloads = workload_build::workloads_dir(&build);
+    std::fs::create_dir_all(&workloads).unwrap();
+    let text = b"not a module\n";
+    std::fs::write(workloads.join("notwasm.txt"), text).unwrap();
+    let manifest = workload_build::BuildManifest {
+        artifacts: vec![workload_build::Artifact {
+            workload: records::Workload::Matmul,
+            language: records::Language::Rust,
+            platform: Platform::Wasm,
+            path: "notwasm.txt".into(),
+            size: text.len() as u64,
+            sha256: format!("{:x}", sha2::Sha256::digest(text)),
+            compiler: "a text file".into(),
+        }],
+        data: vec![],
+    };
+    std::fs::write(
+        workloads.join(workload_build::manifest::MANIFEST_FILE),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
     let defs = tmp.path().join("images");
     std::fs::create_dir(&defs).unwrap();
     std::fs::write(
         defs.join("notwasm.toml"),
-        "workload = \"notwasm\"\ntitle = \"a text file as a wasm entry point\"\nlanguages = [\"rust\"]\n\
-         platforms = [\"wasip1/wasm\"]\nbinary = \"workloads/data/fruits.txt\"\nargs = []\n",
+        "workload = \"matmul\"\ntitle = \"a text file as a wasm entry point\"\nlanguages = [\"rust\"]\n\
+         platforms = [\"wasip1/wasm\"]\nargs = []\n",
     )
     .unwrap();
-    let target = push_test_images(
+    let specs = oci_image::load_definitions(&defs, &build).unwrap_or_else(|e| panic!("{e:#}"));
+    let target = push_specs(
         &reg,
         tmp.path(),
-        Some(&defs),
-        &["notwasm-rust"],
-        "shim",
+        &specs,
+        "notwasm",
         "latest",
         WasmLayerForm::InTarball,
     );
     let containerd = start_containerd(tmp.path());
-    let reference = target.reference("notwasm-rust");
-    runtime(&containerd)
-        .pull(&reference, Platform::Wasm)
+    let reference = target.reference("matmul-rust");
+    runtime(&containerd, &target)
+        .pull(&self::target("matmul-rust", Platform::Wasm, &reference))
         .unwrap();
     let out = ctr_run_wasm(&containerd, &reference, "notwasm", &[]);
     assert!(
@@ -236,28 +281,26 @@ fn a_wasm_layer_is_compiled_once_then_loaded_precompiled() {
         WasmLayerForm::Tar,
     );
     let containerd = start_containerd(tmp.path());
-    let rt = runtime(&containerd);
+    let rt = runtime(&containerd, &target);
     // By the wasm manifest's digest: the library reads the containerd image's target as a
     // manifest, so precompilation does not engage through the multi-platform index.
-    let resolver = bench::resolve::Resolver::new(
-        oci_push::client(&target),
-        oci_client::secrets::RegistryAuth::Anonymous,
-    )
-    .unwrap();
     let tagged = target.reference("matmul-rust");
-    let reference = resolver.by_digest(&tagged, Platform::Wasm).unwrap();
+    let reference = rt
+        .reference(&tagged, Platform::Wasm, Variant::WasmtimeShimPrecompiled)
+        .unwrap();
     assert!(reference.contains("@sha256:"), "{reference}");
-    rt.pull(&reference, Platform::Wasm)
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    let pulled = self::target("matmul-rust", Platform::Wasm, &reference);
+    rt.pull(&pulled).unwrap_or_else(|e| panic!("{e:#}"));
     let log = || std::fs::read_to_string(containerd.log()).unwrap();
     let count = |text: &str, what: &str| text.matches(what).count();
 
-    let first = rt.run(&reference, Platform::Wasm).unwrap();
+    let matmul: ImageName = "matmul-rust".parse().unwrap();
+    let first = rt.run(&pulled).unwrap();
     verify_run(
         &first.stdout,
         &first.stderr,
         first.exit_code,
-        "matmul",
+        matmul,
         Platform::Wasm,
     )
     .unwrap_or_else(|e| panic!("{e}\n{}", containerd.log_tail()));
@@ -275,12 +318,12 @@ fn a_wasm_layer_is_compiled_once_then_loaded_precompiled() {
     let content = containerd.ctr().args(["content", "ls"]).output().unwrap();
     assert!(String::from_utf8_lossy(&content.stdout).contains("runwasi.io/precompiled/wasmtime/"));
 
-    let second = rt.run(&reference, Platform::Wasm).unwrap();
+    let second = rt.run(&pulled).unwrap();
     verify_run(
         &second.stdout,
         &second.stderr,
         second.exit_code,
-        "matmul",
+        matmul,
         Platform::Wasm,
     )
     .unwrap();
@@ -295,6 +338,7 @@ fn a_wasm_layer_is_compiled_once_then_loaded_precompiled() {
         2
     );
     assert_eq!(count(&after_second, "wasmtime-shim: compiled module"), 0);
+    drop(rt);
     drop(containerd);
     reg.down().unwrap();
 }

@@ -4,10 +4,10 @@
 //! only when all of it succeeded, so a failed build never leaves a half-written directory
 //! where the image builder or the tests would read it.
 
-use crate::catalog::{Language, Workload, programs};
 use crate::manifest::{Artifact, BuildManifest, DataFile, MANIFEST_FILE};
 use crate::toolchain::{GoCompiler, Toolchains, compiler_version, run_visible};
 use anyhow::{Context, Result, bail};
+use catalog::{Language, Workload, programs};
 use platform::Platform;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -96,7 +96,8 @@ impl Builder {
         self.build_go(&out, &mut manifest, log)?;
 
         manifest.artifacts.sort_by(|a, b| {
-            (a.workload, a.language, &a.platform).cmp(&(b.workload, b.language, &b.platform))
+            // Platform's order is its name's (amd64, arm64, riscv64, wasm), as before it was typed.
+            (a.workload, a.language, a.platform).cmp(&(b.workload, b.language, b.platform))
         });
         if manifest.artifacts.len() != total {
             bail!(
@@ -164,7 +165,7 @@ impl Builder {
         manifest.artifacts.push(Artifact {
             workload: w,
             language: l,
-            platform: p.oci_arch().into(),
+            platform: p,
             path: rel,
             size: bytes.len() as u64,
             sha256: sha256_hex(&bytes),

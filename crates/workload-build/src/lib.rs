@@ -1,7 +1,6 @@
 //! Stage 1 of the pipeline: the workloads, compiled for every platform in every language.
 
 pub mod builder;
-pub mod catalog;
 pub mod manifest;
 pub mod toolchain;
 

@@ -1,7 +1,7 @@
 //! `manifest.json`: what a build produced, read by the tests and the image builder.
 
-use crate::catalog::{Language, Workload};
 use anyhow::{Context, Result};
+use catalog::{Language, Workload};
 use platform::Platform;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -13,22 +13,14 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 pub struct Artifact {
     pub workload: Workload,
     pub language: Language,
-    /// OCI architecture name (`amd64`, `arm64`, `riscv64`, `wasm`).
-    pub platform: String,
+    /// Written as the OCI architecture name (`amd64`, `arm64`, `riscv64`, `wasm`).
+    pub platform: Platform,
     /// Relative to the directory holding the manifest.
     pub path: PathBuf,
     pub size: u64,
     pub sha256: String,
     /// The compiler that built it, as its `--version` names itself.
     pub compiler: String,
-}
-
-impl Artifact {
-    pub fn platform(&self) -> Result<Platform> {
-        self.platform
-            .parse()
-            .map_err(|e| anyhow::anyhow!("artifact {}: {e}", self.path.display()))
-    }
 }
 
 /// An input file the workloads read, shipped beside the binaries.
@@ -67,8 +59,49 @@ impl BuildManifest {
         language: Language,
         platform: Platform,
     ) -> Option<&Artifact> {
-        self.artifacts.iter().find(|a| {
-            a.workload == workload && a.language == language && a.platform == platform.oci_arch()
-        })
+        self.artifacts
+            .iter()
+            .find(|a| a.workload == workload && a.language == language && a.platform == platform)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Typing the platform must not change `manifest.json`: it stays the OCI architecture name.
+    #[test]
+    fn platform_is_written_as_its_oci_arch() {
+        let manifest = BuildManifest {
+            artifacts: Platform::ALL
+                .into_iter()
+                .map(|platform| Artifact {
+                    workload: Workload::Sort,
+                    language: Language::Go,
+                    platform,
+                    path: crate::artifact_path(Workload::Sort, Language::Go, platform),
+                    size: 3,
+                    sha256: "00".repeat(32),
+                    compiler: "go version go1.24".into(),
+                })
+                .collect(),
+            data: Vec::new(),
+        };
+        let json = serde_json::to_value(&manifest).unwrap();
+        let written: Vec<&str> = json["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["platform"].as_str().unwrap())
+            .collect();
+        assert_eq!(written, ["amd64", "arm64", "riscv64", "wasm"]);
+        let read: BuildManifest = serde_json::from_value(json).unwrap();
+        assert_eq!(read, manifest);
+        assert_eq!(
+            read.artifact(Workload::Sort, Language::Go, Platform::Riscv64)
+                .unwrap()
+                .path,
+            Path::new("riscv64/sort-go")
+        );
     }
 }

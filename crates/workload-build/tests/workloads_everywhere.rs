@@ -39,7 +39,7 @@ struct Outcome {
 
 /// Runs one artifact the way its platform runs: directly, under qemu-user, or under wasmtime.
 fn run(dir: &Path, artifact: &Artifact, args: &[Arg]) -> Outcome {
-    let platform = artifact.platform().unwrap();
+    let platform = artifact.platform;
     let out_dir = tempfile::tempdir().unwrap();
     let data_dir = dir.join("data");
     let (data, out) = if platform.is_wasm() {

@@ -1,5 +1,7 @@
 //! `environment.json`: what the bench ran on and with, so a report can state its methods.
 
+use crate::Runtime;
+use platform::Platform;
 use serde::{Deserialize, Serialize};
 
 /// The machine and the settings of one bench.
@@ -19,6 +21,21 @@ pub struct Environment {
     pub bench_profile: String,
 }
 
+impl Environment {
+    /// Reads the `environment.json` a bench wrote; the error says what to do.
+    pub fn read(path: &std::path::Path) -> anyhow::Result<Environment> {
+        use anyhow::Context;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not the environment this version of `cargo xtask bench` writes; rerun the bench",
+                path.display()
+            )
+        })
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Host {
     pub cpu_model: String,
@@ -31,18 +48,41 @@ pub struct Host {
     pub arch: String,
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RuntimeInfo {
-    /// `floor`, `containerd` or `docker`.
-    pub name: String,
+    pub runtime: Runtime,
     /// Versions of the programs it drives, e.g. `containerd 1.6.20, runc 1.1.5`.
     pub version: String,
     /// Why it was not measured, if it was not.
     pub skipped: Option<String>,
     /// What a fresh pull removed first.
     pub fresh_removes: String,
-    /// Platforms it cannot run, with the reason (e.g. Docker and wasm).
-    pub unsupported: Vec<String>,
+    /// The snapshotter it unpacked into, where it has one (containerd: `overlayfs` or
+    /// `native`).
+    pub snapshotter: Option<String>,
+    /// Platforms it cannot run, with the reason (e.g. Docker 20.10 and wasm).
+    pub unsupported: Vec<Unsupported>,
+}
+
+impl RuntimeInfo {
+    /// Nothing known yet but the runtime's name.
+    pub fn new(runtime: Runtime) -> RuntimeInfo {
+        RuntimeInfo {
+            runtime,
+            version: String::new(),
+            skipped: None,
+            fresh_removes: String::new(),
+            snapshotter: None,
+            unsupported: Vec::new(),
+        }
+    }
+}
+
+/// A platform a runtime cannot run, and why.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Unsupported {
+    pub platform: Platform,
+    pub reason: String,
 }
 
 impl Host {

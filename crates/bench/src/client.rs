@@ -1,0 +1,53 @@
+//! Running a runtime's command-line client (`ctr`, `docker`) as its users do.
+
+use anyhow::{Context, Result};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static CONTAINER_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A container name no other run of this process uses: `wnb-<pid>-<n>`.
+pub fn container_id() -> String {
+    format!(
+        "wnb-{}-{}",
+        std::process::id(),
+        CONTAINER_SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The last three non-empty lines, for an error message.
+pub fn last_lines(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(3)..].join(" | ")
+}
+
+/// A client call, timed on both clocks: the wall clock (to compare with the runtime's event
+/// timestamps and the workload's lines) and the monotonic one (for durations).
+pub struct Timed {
+    pub output: Output,
+    pub requested_unix_ns: u64,
+    pub elapsed: Duration,
+}
+
+impl Timed {
+    pub fn returned_unix_ns(&self) -> u64 {
+        self.requested_unix_ns + self.elapsed.as_nanos() as u64
+    }
+}
+
+/// Runs a client command, keeping its output, timed from just before it is spawned.
+pub fn timed(mut cmd: Command, what: &str) -> Result<Timed> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let requested_unix_ns = protocol::now_unix_ns();
+    let t = Instant::now();
+    let output = cmd.output().with_context(|| format!("cannot run {what}"))?;
+    Ok(Timed {
+        output,
+        requested_unix_ns,
+        elapsed: t.elapsed(),
+    })
+}

@@ -1,0 +1,235 @@
+//! Docker driven through `docker`: `docker pull`, then `docker run --rm`. Each step is timed
+//! around the client and split into dockerd's own steps by the timestamps of its event stream
+//! (`docker events`, read in the background for the whole bench).
+
+use crate::client::{container_id, last_lines, timed};
+use crate::events::{Event, Log};
+use crate::runtime::{RuntimeDriver, Target};
+use crate::timeline::{Marks, Started, phases_between};
+use anyhow::{Context, Result, bail};
+use records::{Phase, PhaseTime, Platform, Runtime, Variant};
+use runtime_daemons::Dockerd;
+use serde::Deserialize;
+use std::io::BufRead;
+use std::process::{Child, Stdio};
+
+pub struct DockerDriver<'a> {
+    pub dockerd: &'a Dockerd,
+    pub foreign_unsupported: Option<String>,
+    events: Log,
+    /// `docker events`, killed when the driver is dropped.
+    reader: Child,
+}
+
+/// The fields of a `docker events --format '{{json .}}'` line we use.
+#[derive(Deserialize)]
+struct DockerEvent {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(rename = "Action")]
+    action: String,
+    #[serde(rename = "Actor")]
+    actor: Actor,
+    #[serde(rename = "timeNano")]
+    time_nano: u64,
+}
+
+#[derive(Deserialize)]
+struct Actor {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(rename = "Attributes", default)]
+    attributes: std::collections::BTreeMap<String, String>,
+}
+
+impl<'a> DockerDriver<'a> {
+    /// Starts reading dockerd's events. `--since` replays what happened since this call from
+    /// dockerd's own buffer, so no event is lost while the reader connects.
+    pub fn new(
+        dockerd: &'a Dockerd,
+        foreign_unsupported: Option<String>,
+    ) -> Result<DockerDriver<'a>> {
+        let since = protocol::now_unix_ns();
+        let mut reader = dockerd
+            .docker()
+            .args([
+                "events",
+                "--format",
+                "{{json .}}",
+                "--since",
+                &format!("{}.{:09}", since / 1_000_000_000, since % 1_000_000_000),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot run docker events")?;
+        let stdout = reader
+            .stdout
+            .take()
+            .context("docker events has no output")?;
+        let events = Log::default();
+        let log = events.clone();
+        std::thread::Builder::new()
+            .name("docker-events".into())
+            .spawn(move || {
+                for line in std::io::BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    let Ok(e) = serde_json::from_str::<DockerEvent>(&line) else {
+                        continue;
+                    };
+                    // Containers are named by us; images by their reference.
+                    let subject = match e.kind.as_str() {
+                        "container" => e
+                            .actor
+                            .attributes
+                            .get("name")
+                            .cloned()
+                            .unwrap_or(e.actor.id),
+                        _ => e.actor.id,
+                    };
+                    log.push(Event {
+                        topic: format!("{}/{}", e.kind, e.action),
+                        unix_ns: e.time_nano,
+                        subject,
+                        exited_at_ns: None,
+                    });
+                }
+                log.close("docker events ended".into());
+            })?;
+        Ok(DockerDriver {
+            dockerd,
+            foreign_unsupported,
+            events,
+            reader,
+        })
+    }
+}
+
+impl Drop for DockerDriver<'_> {
+    fn drop(&mut self) {
+        let _ = self.reader.kill();
+        let _ = self.reader.wait();
+    }
+}
+
+fn at(events: &[Event], topic: &str, subject: &str) -> Result<u64> {
+    events
+        .iter()
+        .find(|e| e.topic == topic && e.subject == subject)
+        .map(|e| e.unix_ns)
+        .with_context(|| format!("dockerd's event stream has no {topic} for {subject}"))
+}
+
+impl RuntimeDriver for DockerDriver<'_> {
+    fn runtime(&self) -> Runtime {
+        Runtime::Docker
+    }
+
+    fn unsupported(&self, platform: Platform) -> Option<String> {
+        if platform.is_wasm() {
+            return Some(
+                "Docker 20.10 cannot pull or run wasip1/wasm images (it silently ignores containerd shim runtime types)"
+                    .into(),
+            );
+        }
+        if Platform::host() != Some(platform) {
+            return self.foreign_unsupported.clone();
+        }
+        None
+    }
+
+    fn variants(&self, _platform: Platform) -> Vec<Variant> {
+        vec![Variant::Runc]
+    }
+
+    fn remove(&self, target: &Target) -> Result<()> {
+        let out = self
+            .dockerd
+            .docker()
+            .args(["rmi", "--force", &target.reference])
+            .stdin(Stdio::null())
+            .output()
+            .context("cannot run docker rmi")?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() && !err.contains("No such image") {
+            bail!(
+                "docker rmi {} failed: {}",
+                target.reference,
+                last_lines(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    fn pull(&self, target: &Target) -> Result<Vec<PhaseTime>> {
+        let mut cmd = self.dockerd.docker();
+        cmd.args([
+            "pull",
+            "--quiet",
+            "--platform",
+            &target.platform.oci_platform().to_string(),
+            &target.reference,
+        ]);
+        self.events.clear();
+        let what = format!("docker pull {}", target.reference);
+        let call = timed(cmd, &what)?;
+        if !call.output.status.success() {
+            bail!("{what} failed: {}", last_lines(&call.output.stderr));
+        }
+        let events = self
+            .events
+            .wait_for_topic("image/pull", &target.reference)?;
+        Ok(phases_between(
+            call.requested_unix_ns,
+            &[(
+                Phase::FetchUnpack,
+                at(&events, "image/pull", &target.reference)?,
+            )],
+            Phase::PullReturn,
+            call.returned_unix_ns(),
+        ))
+    }
+
+    fn run(&self, target: &Target) -> Result<Started> {
+        let name = container_id();
+        let mut cmd = self.dockerd.docker();
+        cmd.args(["run", "--rm", "--network", "none", "--pull", "never"])
+            .args(["--name", &name])
+            .args([
+                "--platform",
+                &target.platform.oci_platform().to_string(),
+                &target.reference,
+            ]);
+        self.events.clear();
+        let call = timed(cmd, "docker run")?;
+        let emulated = Platform::host() != Some(target.platform);
+        let marks = if call.output.status.success() {
+            let events = self.events.wait_for_topic("container/destroy", &name)?;
+            Marks {
+                before_main: vec![
+                    (
+                        Phase::ContainerCreate,
+                        at(&events, "container/create", &name)?,
+                    ),
+                    (
+                        Phase::ContainerStart,
+                        at(&events, "container/start", &name)?,
+                    ),
+                ],
+                to_main: Phase::ExecToMain,
+                after_main: vec![(Phase::Exit, at(&events, "container/die", &name)?)],
+                to_return: Phase::Teardown,
+            }
+        } else {
+            Marks::unknown()
+        };
+        Ok(Started::of_process(
+            call.output,
+            call.requested_unix_ns,
+            call.elapsed,
+            emulated,
+            marks,
+        ))
+    }
+}

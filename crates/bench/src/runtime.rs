@@ -1,0 +1,51 @@
+//! The one abstraction every bench path goes through: a runtime that can remove, pull and run
+//! one platform of an image in one of its variants, and say where the time went.
+//!
+//! The floor, containerd and Docker implement it; the measure loop in the crate root is the
+//! same for all of them, so their records have the same shape and the same checks.
+
+use crate::timeline::Started;
+use anyhow::Result;
+use records::{ImageName, PhaseTime, Platform, Runtime, Variant};
+
+/// One platform of one image, in one variant, as a runtime pulls and runs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub image: ImageName,
+    pub platform: Platform,
+    pub variant: Variant,
+    /// What the runtime pulls and runs: the image's tag, or the reference the runtime chose
+    /// for this variant (see [`RuntimeDriver::reference`]).
+    pub reference: String,
+}
+
+/// A runtime the bench measures.
+pub trait RuntimeDriver {
+    fn runtime(&self) -> Runtime;
+
+    /// Why this runtime cannot run `platform` at all here, if it cannot.
+    fn unsupported(&self, platform: Platform) -> Option<String>;
+
+    /// The variants measured for `platform`, in order.
+    fn variants(&self, platform: Platform) -> Vec<Variant>;
+
+    /// What to pull and run for `tagged` (an image index by tag) in `variant`: the tag itself
+    /// unless the runtime needs another reference. Called once per cell, outside any timing.
+    fn reference(&self, tagged: &str, _platform: Platform, _variant: Variant) -> Result<String> {
+        Ok(tagged.to_owned())
+    }
+
+    /// Removes the image and everything it brought (content, snapshots, unpacked trees,
+    /// compiled code the runtime keeps with it), so the next pull is fresh. Not an error if
+    /// it is not there.
+    fn remove(&self, target: &Target) -> Result<()>;
+
+    /// Pulls (and unpacks) the target; returns the pull's phases, which add up to the time
+    /// the call took.
+    fn pull(&self, target: &Target) -> Result<Vec<PhaseTime>>;
+
+    /// Starts the pulled target with the image's own entry point and arguments and waits for
+    /// it to exit. Work the variant needs before any start (the floor's ahead-of-time
+    /// compilation) happens here too, before the run is requested, and is not timed.
+    fn run(&self, target: &Target) -> Result<Started>;
+}

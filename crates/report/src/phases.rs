@@ -1,0 +1,421 @@
+//! Where the time goes: every runtime's phases (medians of verified runs) side by side, as
+//! charts (one panel per stage, one bar per runtime and variant) and as a table per runtime.
+
+use crate::charts::{Bar, Figure, Group, Panel};
+use crate::data::{Data, Entry, cell_order, image_order};
+use crate::figures::{missing, platform_label};
+use crate::num::f2;
+use catalog::Workload;
+use records::{CellId, Code, GroupSummary, Mode, Phase, Runtime, Stage};
+use std::fmt::Write;
+
+/// What the phase charts and tables show and where their clocks are; repeated in report.md.
+pub const NOTE: &str = "Bars: the median of each phase over the verified runs of one cell, \
+stacked in the order the phases happen; one bar per runtime and variant for the same image, \
+platform and mode, one panel per stage (pull, start to main, main, exit). The floor's phases \
+come from its own monotonic clock, containerd's from containerd's own event timestamps \
+(`/images/create`, `/snapshot/commit`, `/containers/create`, `/tasks/create`, `/tasks/start`, \
+`/tasks/exit`, `/tasks/delete`) and Docker's from dockerd's events (`pull`, `create`, `start`, \
+`die`); *main* is the workload's own, from its start-of-main to its end-of-main line. The phases \
+of the start stage add up to time-to-main and those of the pull stage to the pull time, run by \
+run; medians of phases need not add up exactly to the median of their sum.";
+
+/// Lines under the chart's legend: the note, short enough for the chart's width.
+const CHART_NOTES: [&str; 2] = [
+    "Medians of verified runs, stacked in the order the phases happen; the start stage adds up to time-to-main.",
+    "Clocks: the floor's own; containerd's event timestamps; dockerd's events; main: the workload's own lines.",
+];
+
+pub fn stem(mode: Mode, workload: Workload) -> String {
+    format!("phases-{mode}-{workload}")
+}
+
+/// Every phase any verified run recorded, in the order they happen: one legend, and so one
+/// colour per phase, for every phase chart.
+fn phases_recorded(data: &Data) -> Vec<Phase> {
+    let mut phases: Vec<Phase> = data
+        .groups
+        .iter()
+        .flat_map(|g| g.phases_median.iter().map(|p| p.phase))
+        .collect();
+    phases.sort();
+    phases.dedup();
+    phases
+}
+
+/// One chart per mode and workload, in the order report.md shows them.
+pub fn figures(data: &Data) -> Vec<Figure> {
+    let runtimes = data.measured_runtimes();
+    let phases = phases_recorded(data);
+    let mut figs = Vec::new();
+    for mode in data.modes(&runtimes) {
+        for workload in data.workloads(&runtimes) {
+            figs.push(figure(data, &runtimes, &phases, mode, workload));
+        }
+    }
+    figs
+}
+
+fn stage_title(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Pull => "pull: its phases add up to the pull time",
+        Stage::Start => "start to main: its phases add up to time-to-main",
+        Stage::Main => "main: the workload's own",
+        Stage::Exit => "exit: from the end of main until the runtime returned",
+    }
+}
+
+/// An (image, platform) every measured runtime is shown for, in chart order.
+fn image_platforms(data: &Data, runtimes: &[Runtime], workload: Workload) -> Vec<(Entry, bool)> {
+    let mut seen: Vec<Entry> = runtimes
+        .iter()
+        .flat_map(|rt| data.entries(*rt, workload))
+        .collect();
+    seen.sort_by_key(|e| (e.platform, image_order(e.image)));
+    seen.dedup_by_key(|e| (e.platform, e.image));
+    seen.into_iter()
+        .map(|e| (e, data.emulated_anywhere(e.platform)))
+        .collect()
+}
+
+fn figure(
+    data: &Data,
+    runtimes: &[Runtime],
+    phases: &[Phase],
+    mode: Mode,
+    workload: Workload,
+) -> Figure {
+    let mut stages: Vec<Stage> = phases.iter().map(|p| p.stage()).collect();
+    stages.dedup();
+    let panels = stages
+        .iter()
+        .map(|stage| Panel {
+            title: stage_title(*stage).into(),
+            groups: image_platforms(data, runtimes, workload)
+                .iter()
+                .map(|(entry, emulated)| Group {
+                    label: entry.image.language.to_string(),
+                    section: platform_label(entry.platform, *emulated),
+                    bars: runtimes
+                        .iter()
+                        .flat_map(|rt| bars(data, *rt, entry, mode, *stage, phases))
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    Figure {
+        stem: stem(mode, workload),
+        title: format!("{workload}, {mode}: each runtime's phases (medians)"),
+        y_desc: "ms (medians)".into(),
+        series: phases.iter().map(Phase::to_string).collect(),
+        shades: Vec::new(),
+        notes: CHART_NOTES.map(String::from).to_vec(),
+        marker_label: None,
+        panels,
+        no_data: None,
+    }
+}
+
+/// The bars of one runtime for one image and platform: one per variant it ran, or one that
+/// says why there is none.
+fn bars(
+    data: &Data,
+    runtime: Runtime,
+    entry: &Entry,
+    mode: Mode,
+    stage: Stage,
+    phases: &[Phase],
+) -> Vec<Bar> {
+    let cells: Vec<CellId> = data
+        .entries(runtime, entry.image.workload)
+        .into_iter()
+        .filter(|e| e.image == entry.image && e.platform == entry.platform)
+        .map(|e| e.cell(runtime, mode))
+        .collect();
+    if cells.is_empty() {
+        let note = match data.unsupported_reason(runtime, entry.platform) {
+            Some(_) => "unsupported",
+            None => "not run",
+        };
+        return vec![Bar {
+            note: Some(note.into()),
+            label: Some(runtime.to_string()),
+            ..Bar::default()
+        }];
+    }
+    cells
+        .iter()
+        .map(|cell| {
+            let label = match cell.variant.code() {
+                Code::Native => runtime.to_string(),
+                code => format!("{runtime} {}", code.short()),
+            };
+            let bar = match data.group(cell).filter(|g| g.verified > 0) {
+                Some(g) => {
+                    let segments: Vec<(usize, f64)> = g
+                        .phases_median
+                        .iter()
+                        .filter(|p| p.phase.stage() == stage)
+                        .filter_map(|p| Some((phases.iter().position(|q| *q == p.phase)?, p.ms)))
+                        .collect();
+                    Bar {
+                        note: segments.is_empty().then(|| "no phases recorded".into()),
+                        segments,
+                        ..Bar::default()
+                    }
+                }
+                None => missing(data, cell, 0),
+            };
+            Bar {
+                label: Some(label),
+                ..bar
+            }
+        })
+        .collect()
+}
+
+/// Per measured runtime, the median of each phase of each cell, with the start stage's sum
+/// beside the median time-to-main it adds up to.
+pub fn tables(data: &Data) -> String {
+    let mut s = String::new();
+    for &runtime in data.runtimes() {
+        let _ = writeln!(s, "### {runtime}\n");
+        let mut groups: Vec<&GroupSummary> = data
+            .groups
+            .iter()
+            .filter(|g| g.cell.runtime == runtime)
+            .collect();
+        if groups.is_empty() {
+            let _ = writeln!(
+                s,
+                "No data for {runtime}: {}.\n",
+                data.no_data_reason(runtime)
+            );
+            continue;
+        }
+        groups.sort_by_key(|g| cell_order(&g.cell));
+        let mut phases: Vec<Phase> = groups
+            .iter()
+            .flat_map(|g| g.phases_median.iter().map(|p| p.phase))
+            .collect();
+        phases.sort();
+        phases.dedup();
+        if phases.is_empty() {
+            let _ = writeln!(s, "No phases were recorded for {runtime}.\n");
+            continue;
+        }
+        let mut header: Vec<String> = ["image", "platform", "variant", "mode"]
+            .map(String::from)
+            .to_vec();
+        header.extend(phases.iter().map(|p| format!("{p} ms")));
+        header.extend(["start phases Σ ms".into(), "time-to-main median ms".into()]);
+        s += &crate::tables::header(&header.iter().map(String::as_str).collect::<Vec<_>>());
+        for g in groups {
+            let median = |phase: Phase| g.phases_median.iter().find(|p| p.phase == phase);
+            let mut cells = vec![
+                g.cell.image.to_string(),
+                platform_label(g.cell.platform, g.emulated),
+                g.cell.variant.to_string(),
+                g.cell.mode.to_string(),
+            ];
+            cells.extend(
+                phases
+                    .iter()
+                    .map(|p| median(*p).map_or("—".into(), |m| f2(m.ms))),
+            );
+            let start: Vec<f64> = g
+                .phases_median
+                .iter()
+                .filter(|p| p.phase.stage() == Stage::Start)
+                .map(|p| p.ms)
+                .collect();
+            cells.push(if start.is_empty() {
+                "—".into()
+            } else {
+                f2(start.iter().sum())
+            });
+            cells.push(
+                g.time_to_main_ms
+                    .as_ref()
+                    .map_or("—".into(), |t| f2(t.median)),
+            );
+            s += &crate::tables::row(&cells);
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use catalog::{ImageName, Language};
+    use platform::Platform;
+    use records::{Environment, PhaseTime, RunRecord, RuntimeInfo, Unsupported, Variant};
+
+    fn run(
+        runtime: Runtime,
+        variant: Variant,
+        platform: Platform,
+        phases: &[(Phase, f64)],
+    ) -> RunRecord {
+        RunRecord {
+            runtime,
+            variant,
+            image: ImageName::new(Workload::Sort, Language::Rust),
+            platform,
+            mode: Mode::Fresh,
+            iteration: 1,
+            warmup: false,
+            emulated: false,
+            ok: true,
+            error: None,
+            pull_ms: Some(
+                phases
+                    .iter()
+                    .filter(|p| p.0.stage() == Stage::Pull)
+                    .map(|p| p.1)
+                    .sum(),
+            ),
+            time_to_main_ms: Some(
+                phases
+                    .iter()
+                    .filter(|p| p.0.stage() == Stage::Start)
+                    .map(|p| p.1)
+                    .sum(),
+            ),
+            total_ms: Some(
+                phases
+                    .iter()
+                    .filter(|p| p.0.stage() != Stage::Pull)
+                    .map(|p| p.1)
+                    .sum(),
+            ),
+            phases: phases
+                .iter()
+                .map(|(p, ms)| PhaseTime::new(*p, *ms))
+                .collect(),
+            checksum: Some("0000000000000001".into()),
+        }
+    }
+
+    /// What the sections of a chart's first panel say.
+    fn sections(fig: &Figure) -> Vec<String> {
+        fig.panels[0]
+            .groups
+            .iter()
+            .map(|g| g.section.clone())
+            .collect()
+    }
+
+    fn data(records: Vec<RunRecord>) -> Data {
+        let mut docker = RuntimeInfo::new(Runtime::Docker);
+        docker.unsupported.push(Unsupported {
+            platform: Platform::Wasm,
+            reason: "no wasm runtime".into(),
+        });
+        Data {
+            dir: "results/x".into(),
+            groups: records::summarise(&records),
+            records,
+            env: Some(Environment {
+                runtimes: vec![RuntimeInfo::new(Runtime::Floor), docker],
+                ..Environment::default()
+            }),
+            sizes: None,
+        }
+    }
+
+    /// Each stage is a panel holding only its own phases; a runtime that cannot run a platform
+    /// gets a bar saying so, not a gap.
+    #[test]
+    fn panels_by_stage_bars_by_runtime() {
+        use Phase::*;
+        let d = data(vec![
+            run(
+                Runtime::Floor,
+                Variant::Chroot,
+                Platform::Amd64,
+                &[
+                    (Resolve, 2.0),
+                    (Spawn, 1.0),
+                    (ExecToMain, 0.5),
+                    (Main, 3.0),
+                    (Exit, 0.1),
+                ],
+            ),
+            run(
+                Runtime::Floor,
+                Variant::Jit,
+                Platform::Wasm,
+                &[
+                    (Resolve, 2.0),
+                    (Compile, 9.0),
+                    (Instantiate, 1.0),
+                    (Main, 3.0),
+                ],
+            ),
+            run(
+                Runtime::Docker,
+                Variant::Runc,
+                Platform::Amd64,
+                &[
+                    (FetchUnpack, 20.0),
+                    (ContainerCreate, 30.0),
+                    (ContainerStart, 40.0),
+                    (Main, 3.0),
+                    (Teardown, 50.0),
+                ],
+            ),
+        ]);
+        let figs = figures(&d);
+        assert_eq!(figs.len(), 1);
+        let fig = &figs[0];
+        assert_eq!(fig.stem, "phases-fresh-sort");
+        assert_eq!(
+            fig.series,
+            [
+                "resolve",
+                "fetch-unpack",
+                "spawn",
+                "compile",
+                "instantiate",
+                "container-create",
+                "container-start",
+                "exec-to-main",
+                "main",
+                "exit",
+                "teardown"
+            ]
+        );
+        let titles: Vec<&str> = fig.panels.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            [Stage::Pull, Stage::Start, Stage::Main, Stage::Exit].map(stage_title)
+        );
+        assert_eq!(sections(fig), ["amd64", "wasm"]);
+        let start = &fig.panels[1];
+        let amd64 = &start.groups[0].bars;
+        assert_eq!(amd64.len(), 2);
+        assert_eq!(amd64[0].label.as_deref(), Some("floor"));
+        assert_eq!(amd64[0].segments, [(2, 1.0), (7, 0.5)]);
+        assert_eq!(amd64[1].label.as_deref(), Some("docker"));
+        assert_eq!(amd64[1].segments, [(5, 30.0), (6, 40.0)]);
+        let wasm = &start.groups[1].bars;
+        assert_eq!(wasm[0].label.as_deref(), Some("floor jit"));
+        assert_eq!(wasm[0].segments, [(3, 9.0), (4, 1.0)]);
+        assert_eq!(
+            (wasm[1].label.as_deref(), wasm[1].note.as_deref()),
+            (Some("docker"), Some("unsupported"))
+        );
+
+        let table = tables(&d);
+        assert!(table.contains("| sort-rust | amd64 | runc | fresh | 20.00 | 30.00 | 40.00 | 3.00 | 50.00 | 70.00 | 70.00 |"), "{table}");
+        assert!(table.contains("| sort-rust | wasm | jit | fresh | 2.00 | — | 9.00 | 1.00 | — | 3.00 | — | 10.00 | 10.00 |"), "{table}");
+        assert!(
+            table.contains("### containerd\n\nNo data for containerd: not measured by this bench."),
+            "{table}"
+        );
+    }
+}

@@ -1,0 +1,558 @@
+//! `wnb`: images, sizes, registry, push, bench and report. Argument parsing and orchestration
+//! only; the work lives in the crates under `crates/`. `cargo xtask` runs it once the
+//! toolchains it needs (and that its dependencies need to compile) are installed.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use oci_image::{BuildOptions, Compression, Layout};
+use records::{ImageName, Mode, Runtime};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Parser)]
+#[command(
+    name = "wnb",
+    about = "Package and benchmark WebAssembly against native multi-platform containers.",
+    long_about = "Package and benchmark WebAssembly against native multi-platform containers.\n\n\
+        The pipeline: workloads (Rust, C++, Go) compiled for linux/amd64, linux/arm64, linux/riscv64 \
+        and wasip1/wasm by `cargo xtask build`; then images, registry, bench and report (see the README)."
+)]
+struct Cli {
+    /// Where builds, tools and results go.
+    #[arg(long, global = true, env = "WNB_BUILD_DIR", default_value_os_t = default_build_dir())]
+    build_dir: PathBuf,
+
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Assemble the workloads into scratch multi-platform OCI image indexes, each holding
+    /// linux/amd64, linux/arm64/v8, linux/riscv64 and wasip1/wasm entries, in an OCI image
+    /// layout (default <build-dir>/oci), as defined in images/*.toml. Reproducible: the same
+    /// sources and SOURCE_DATE_EPOCH (default: the last commit's time) give the same digests.
+    BuildImages(ImagesArgs),
+    /// Print the size table (host size, OCI size, reduction, wasm/native, the study's figures)
+    /// of a layout, and write it as sizes.json and sizes.csv beside the layout.
+    Sizes {
+        /// The OCI image layout (default <build-dir>/oci).
+        #[arg(long)]
+        layout: Option<PathBuf>,
+    },
+    /// Start or stop the local registry (CNCF distribution, Debian docker-registry), bound to
+    /// loopback only, with its storage under <build-dir>/registry.
+    Registry {
+        #[command(subcommand)]
+        action: RegistryAction,
+        /// Loopback address for the local registry.
+        #[arg(long, global = true, default_value = local_registry::DEFAULT_ADDR)]
+        addr: std::net::SocketAddr,
+    },
+    /// Push every image index of the layout to a registry, digest for digest: blobs first
+    /// (skipping those it has), then the platform manifests, then the index under its tag.
+    /// Default: the local registry, started on demand.
+    Push(PushArgs),
+    /// Pull and start the images through each runtime, every run verified (platform, exit
+    /// status, checksum), and write results/<timestamp>/ (runs.json, summary.csv,
+    /// environment.json, report.md and charts) and a summary table. Runtimes: floor (in-process:
+    /// oci-client pull into its own store, chroot for native entries, qemu-user for foreign
+    /// ones, wasmtime in-process for wasm, JIT and precompiled), containerd (its own daemon
+    /// under the build directory, driven with ctr; runc for native, our wasmtime shim for wasm)
+    /// and Docker (its own dockerd; native only). Foreign platforms run through qemu binfmt
+    /// handlers registered for the bench and removed after. Needs root. Default registry: the
+    /// local one, started on demand.
+    Bench(BenchArgs),
+    /// Write report.md and its charts (SVG and PNG) from a bench's results: the study's tables
+    /// and figures with our numbers beside the study's, the floor's phase breakdown, findings
+    /// computed from the runs, and the methods. `cargo xtask bench` ends by writing it.
+    Report {
+        /// The results directory (default: the newest under results/).
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// The size table to include (default <build-dir>/sizes/sizes.json, if present).
+        #[arg(long)]
+        sizes: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryAction {
+    /// Start it (a no-op when it already runs) and wait until /v2/ answers.
+    Up,
+    /// Stop it.
+    Down,
+}
+
+#[derive(clap::Args)]
+struct PushArgs {
+    /// HOST[:PORT]/NAMESPACE of the registry, e.g. ghcr.io/me. Default: the local registry,
+    /// namespace `wnb`, started if needed. TLS unless the host is loopback or --insecure.
+    #[arg(long)]
+    registry: Option<String>,
+    /// The tag each image index gets.
+    #[arg(long, default_value = "latest")]
+    tag: String,
+    /// Plain HTTP to a registry that is not on loopback.
+    #[arg(long)]
+    insecure: bool,
+    /// User name; the password is read from standard input (--password-stdin).
+    #[arg(long, requires = "password_stdin")]
+    username: Option<String>,
+    /// Read the password for --username from standard input.
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
+    /// The OCI image layout to push (default <build-dir>/oci).
+    #[arg(long)]
+    layout: Option<PathBuf>,
+}
+
+#[derive(clap::Parser)]
+struct BenchArgs {
+    /// Images to measure (e.g. matmul-rust); default: every image in the layout.
+    #[arg(long = "image")]
+    images: Vec<ImageName>,
+    /// Platforms to measure (amd64, arm64, riscv64, wasm); default: all four.
+    #[arg(long = "platform", value_parser = parse_platform)]
+    platforms: Vec<platform::Platform>,
+    /// fresh (the image removed from the store before each pull) and/or cached; default: both.
+    #[arg(long = "mode")]
+    modes: Vec<Mode>,
+    /// Measured runs per cell.
+    #[arg(long, default_value_t = 10)]
+    iterations: usize,
+    /// Unmeasured runs before them.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// HOST[:PORT]/NAMESPACE to pull from; default: the local registry (namespace wnb).
+    #[arg(long)]
+    registry: Option<String>,
+    /// The tag to pull.
+    #[arg(long, default_value = "latest")]
+    tag: String,
+    /// The tag of the images whose wasm module is a layer of its own (`build-images
+    /// --wasm-layer`), which containerd's precompiled variant needs; default: `wasm-layer`
+    /// when that layout was built.
+    #[arg(long)]
+    wasm_layer_tag: Option<String>,
+    /// Plain HTTP to a registry that is not on loopback.
+    #[arg(long)]
+    insecure: bool,
+    /// Runtimes to measure (floor, containerd, docker); default: all three. Each one that
+    /// cannot start here is skipped with the reason.
+    #[arg(long = "runtime")]
+    runtimes: Vec<Runtime>,
+    /// Where results/<timestamp>/ goes.
+    #[arg(long, default_value_os_t = workspace_root().join("results"))]
+    results: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ImagesArgs {
+    /// Where to write the OCI image layout (default <build-dir>/oci).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The image definitions.
+    #[arg(long, default_value_os_t = workspace_root().join("images"))]
+    images: PathBuf,
+    /// Layer compression: gzip or zstd.
+    #[arg(long, default_value = "gzip")]
+    compression: Compression,
+    /// Ship each wasm module in a layer of its own, which lets a containerd shim precompile
+    /// it: `artifact` = an `application/wasm` layer (the CNCF Wasm OCI artifact form, which
+    /// containerd 1.6 cannot unpack), `tar` = an uncompressed tarball holding only the module.
+    /// Default: inside the one layer tarball, like every other file.
+    #[arg(long, value_name = "FORM")]
+    wasm_layer: Option<oci_image::WasmLayerForm>,
+}
+
+/// The layout (under the build directory) and tag of the images in the wasm-layer form.
+const WASM_LAYER_LAYOUT: &str = "oci-wasm-layer";
+const WASM_LAYER_TAG: &str = "wasm-layer";
+/// Where `cargo xtask build` puts our containerd shim, under the build directory.
+const SHIM_DIR: &str = "shim";
+const SHIM_BINARY: &str = "containerd-shim-wasmtime-v1";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("wnb lives in the workspace, at crates/wnb")
+        .to_owned()
+}
+
+fn default_build_dir() -> PathBuf {
+    workspace_root().join("build")
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let workspace = workspace_root();
+    let build_dir = std::path::absolute(&cli.build_dir)?;
+    match cli.command {
+        Cmd::BuildImages(args) => build_images(&workspace, &build_dir, &args),
+        Cmd::Sizes { layout } => sizes(&layout.unwrap_or_else(|| build_dir.join("oci"))),
+        Cmd::Registry { action, addr } => {
+            let registry = local_registry::LocalRegistry::new(addr, &build_dir.join("registry"))?;
+            match action {
+                RegistryAction::Up => match registry.up()? {
+                    local_registry::UpOutcome::Started { pid } => {
+                        log(&format!("registry started on http://{addr} (pid {pid})"))
+                    }
+                    local_registry::UpOutcome::AlreadyRunning { pid } => log(&format!(
+                        "registry already runs on http://{addr} (pid {pid})"
+                    )),
+                },
+                RegistryAction::Down => {
+                    let was = registry.down()?;
+                    log(if was {
+                        "registry stopped"
+                    } else {
+                        "registry was not running"
+                    });
+                }
+            }
+            Ok(())
+        }
+        Cmd::Push(args) => push(&build_dir, &args),
+        Cmd::Bench(args) => bench(&build_dir, &args),
+        Cmd::Report { results, sizes } => {
+            let results = match results {
+                Some(r) => r,
+                None => report::newest_results_dir(&workspace.join("results"))?,
+            };
+            write_report(&build_dir, &results, sizes)
+        }
+    }
+}
+
+fn log(line: &str) {
+    eprintln!("wnb: {line}");
+}
+
+fn git(workspace: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .current_dir(workspace)
+        .args(args)
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
+/// The build time every image records: `SOURCE_DATE_EPOCH`, else the last commit's time.
+fn source_date_epoch(workspace: &Path) -> Result<u64> {
+    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
+        return v
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a whole number of seconds"));
+    }
+    git(workspace, &["log", "-1", "--format=%ct"])
+        .context("no SOURCE_DATE_EPOCH and no git commit to take the build time from: set SOURCE_DATE_EPOCH")?
+        .parse()
+        .context("git gave a commit time that is not a number")
+}
+
+fn build_images(workspace: &Path, build_dir: &Path, args: &ImagesArgs) -> Result<()> {
+    let out = args.out.clone().unwrap_or_else(|| build_dir.join("oci"));
+    let out = std::path::absolute(out)?;
+    let specs = oci_image::load_definitions(&args.images, build_dir)?;
+    let options = BuildOptions {
+        compression: args.compression,
+        source_date_epoch: source_date_epoch(workspace)?,
+        revision: git(workspace, &["rev-parse", "HEAD"]),
+        source: git(workspace, &["remote", "get-url", "origin"]),
+        wasm_layer: args.wasm_layer.unwrap_or_default(),
+    };
+    log(&format!(
+        "assembling {} image indexes into {}",
+        specs.len(),
+        out.display()
+    ));
+    let started = std::time::Instant::now();
+    let built = oci_image::build_layout(&specs, &options, &out, &mut |l| log(l))?;
+    log(&format!(
+        "wrote {} image indexes ({} manifests) in {:.2}s",
+        built.len(),
+        built.iter().map(|b| b.platforms.len()).sum::<usize>(),
+        started.elapsed().as_secs_f64()
+    ));
+    sizes(&out)
+}
+
+fn sizes(layout_dir: &Path) -> Result<()> {
+    let layout = Layout::open(layout_dir)?;
+    let rows = oci_image::sizes::measure(&layout)?;
+    print!("{}", oci_image::sizes::render(&rows));
+    // build/oci → build/sizes; any other layout → sizes-<its name>, beside it.
+    let reports = match layout_dir.file_name().and_then(|n| n.to_str()) {
+        Some("oci") | None => layout_dir.with_file_name("sizes"),
+        Some(name) => layout_dir.with_file_name(format!("sizes-{name}")),
+    };
+    oci_image::sizes::write_reports(&rows, &reports)?;
+    log(&format!(
+        "size tables written to {}/sizes.{{json,csv}}",
+        reports.display()
+    ));
+    Ok(())
+}
+
+fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
+    use oci_push::{Progress, Target};
+    let target = match &args.registry {
+        Some(spec) => Target::parse(spec, &args.tag, args.insecure)?,
+        None => {
+            let local = local_registry::LocalRegistry::new(
+                local_registry::DEFAULT_ADDR.parse()?,
+                &build_dir.join("registry"),
+            )?;
+            if let local_registry::UpOutcome::Started { pid } = local.up()? {
+                log(&format!(
+                    "started the local registry on http://{} (pid {pid}); `cargo xtask registry down` stops it",
+                    local.host()
+                ));
+            }
+            Target::parse(&format!("{}/wnb", local.host()), &args.tag, false)?
+        }
+    };
+    let auth = match &args.username {
+        Some(user) => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("cannot read the password from standard input")?;
+            oci_client::secrets::RegistryAuth::Basic(
+                user.clone(),
+                password.trim_end_matches(['\r', '\n']).to_owned(),
+            )
+        }
+        None => {
+            let config = std::env::var_os("DOCKER_CONFIG")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+                .map(|d| d.join("config.json"));
+            match config {
+                Some(c) => oci_push::docker_config_auth(&c, &target.registry)?
+                    .unwrap_or(oci_client::secrets::RegistryAuth::Anonymous),
+                None => oci_client::secrets::RegistryAuth::Anonymous,
+            }
+        }
+    };
+    let layout = Layout::open(&args.layout.clone().unwrap_or_else(|| build_dir.join("oci")))?;
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = indicatif::ProgressBar::hidden();
+    let started = std::time::Instant::now();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(oci_push::push_layout(
+        &layout,
+        &target,
+        &auth,
+        &mut |event| match event {
+            Progress::ImageStarted { name, bytes, .. } if terminal => {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{msg:>18} [{bar:30}] {bytes}/{total_bytes}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                bar.set_length(bytes);
+                bar.set_position(0);
+                bar.set_message(name.to_owned());
+            }
+            Progress::BlobDone { bytes, .. } if terminal => bar.inc(bytes),
+            Progress::ImageDone(r) => {
+                bar.finish_and_clear();
+                log(&format!(
+                    "pushed {} ({}): {} blobs uploaded ({} bytes), {} already there",
+                    r.reference,
+                    r.index_digest,
+                    r.blobs_uploaded,
+                    r.bytes_uploaded,
+                    r.blobs_skipped
+                ));
+            }
+            _ => {}
+        },
+    ))?;
+    let uploaded: usize = report.iter().map(|r| r.blobs_uploaded).sum();
+    let skipped: usize = report.iter().map(|r| r.blobs_skipped).sum();
+    log(&format!(
+        "pushed {} images to {}/{} in {:.2}s: {uploaded} blobs uploaded, {skipped} already there{}",
+        report.len(),
+        target.registry,
+        target.namespace,
+        started.elapsed().as_secs_f64(),
+        if uploaded == 0 {
+            " (nothing new to upload)"
+        } else {
+            ""
+        }
+    ));
+    Ok(())
+}
+
+fn parse_platform(s: &str) -> std::result::Result<platform::Platform, String> {
+    s.parse()
+        .map_err(|e: platform::UnknownPlatform| e.to_string())
+}
+
+fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
+    let (prefix, local) = match &args.registry {
+        Some(r) => (r.trim_end_matches('/').to_owned(), false),
+        None => {
+            let local = local_registry::LocalRegistry::new(
+                local_registry::DEFAULT_ADDR.parse()?,
+                &build_dir.join("registry"),
+            )?;
+            local.up()?;
+            (format!("{}/wnb", local.host()), true)
+        }
+    };
+    let target = oci_push::Target::parse(&prefix, &args.tag, args.insecure)?;
+    let images = if args.images.is_empty() {
+        Layout::open(&build_dir.join("oci"))
+            .context("name the images with --image, or build them first")?
+            .refs()?
+            .into_iter()
+            .map(|(name, _)| {
+                name.parse::<ImageName>()
+                    .map_err(|e| anyhow::anyhow!("the layout's image {name:?}: {e}"))
+            })
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        args.images.clone()
+    };
+    let wasm_layer_tag = match &args.wasm_layer_tag {
+        Some(t) => Some(t.clone()),
+        None if build_dir.join(WASM_LAYER_LAYOUT).exists() => Some(WASM_LAYER_TAG.to_owned()),
+        None => {
+            log(&format!(
+                "no {WASM_LAYER_LAYOUT} layout: containerd's precompiled-wasm variant is skipped (`cargo xtask all` builds and pushes it)"
+            ));
+            None
+        }
+    };
+    let shim = build_dir.join(SHIM_DIR);
+    let shim_dir = shim.join(SHIM_BINARY).exists().then_some(shim);
+    if shim_dir.is_none() {
+        log(
+            "no containerd-shim-wasmtime-v1 in the build directory (`cargo xtask build` builds it): containerd's wasm rows are skipped",
+        );
+    }
+    let plan = bench::Plan {
+        repository_prefix: prefix,
+        tag: args.tag.clone(),
+        wasm_layer_tag,
+        images,
+        platforms: if args.platforms.is_empty() {
+            platform::Platform::ALL.to_vec()
+        } else {
+            args.platforms.clone()
+        },
+        modes: if args.modes.is_empty() {
+            Mode::ALL.to_vec()
+        } else {
+            args.modes.clone()
+        },
+        warmup: args.warmup,
+        iterations: args.iterations,
+    };
+    let session = bench::session::Session {
+        plan,
+        runtimes: if args.runtimes.is_empty() {
+            Runtime::ALL.to_vec()
+        } else {
+            args.runtimes.clone()
+        },
+        state_dir: build_dir.to_owned(),
+        shim_dir,
+        plain_http: local || target.insecure,
+        registry_client: oci_push::client(&target),
+        registry_auth: oci_client::secrets::RegistryAuth::Anonymous,
+    };
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut bar = indicatif::ProgressBar::hidden();
+    let mut last_cell = String::new();
+    let (records, environment) = session.run(&mut |event| match event {
+        bench::session::Event::Starting { runtime, runs } => {
+            bar.finish_and_clear();
+            log(&format!("{runtime}: {runs} runs"));
+            if terminal {
+                bar = indicatif::ProgressBar::new(runs as u64);
+            }
+        }
+        bench::session::Event::Skipped { runtime, reason } => {
+            log(&format!("{runtime}: skipped: {reason}"))
+        }
+        bench::session::Event::Note(note) => bar.suspend(|| log(&note)),
+        bench::session::Event::Run(r) => {
+            bar.inc(1);
+            let cell = format!(
+                "{} {} {} {} {}",
+                r.runtime, r.variant, r.image, r.platform, r.mode
+            );
+            if cell != last_cell && bar.is_hidden() {
+                log(&format!("measuring {cell}"));
+                last_cell = cell;
+            }
+            if let Some(e) = &r.error {
+                bar.suspend(|| {
+                    log(&format!(
+                        "FAILED {} {} {} {} #{}: {e}",
+                        r.runtime, r.image, r.platform, r.mode, r.iteration
+                    ))
+                });
+            }
+        }
+    });
+    bar.finish_and_clear();
+    let groups = records::summarise(&records);
+    let dir = bench::results::timestamped_dir(&args.results);
+    bench::results::write(&dir, &records, &groups, &environment)?;
+    print!("{}", bench::results::render(&groups));
+    for rt in &environment.runtimes {
+        for u in &rt.unsupported {
+            println!("{}: unsupported {}: {}", rt.runtime, u.platform, u.reason);
+        }
+        if let Some(why) = &rt.skipped {
+            println!("{}: skipped: {why}", rt.runtime);
+        }
+    }
+    let failed = records.iter().filter(|r| !r.ok && !r.warmup).count();
+    log(&format!(
+        "results in {} ({} runs, {failed} failed)",
+        dir.display(),
+        records.len()
+    ));
+    write_report(build_dir, &dir, None)
+}
+
+fn write_report(build_dir: &Path, results: &Path, sizes: Option<PathBuf>) -> Result<()> {
+    let default_sizes = build_dir.join("sizes").join("sizes.json");
+    let sizes_json = sizes.or_else(|| default_sizes.exists().then_some(default_sizes));
+    if sizes_json.is_none() {
+        log(
+            "no size table (`cargo xtask build-images` writes one): the report leaves the size tables out",
+        );
+    }
+    let written = report::write_report(&report::ReportInputs {
+        results_dir: results.to_owned(),
+        sizes_json,
+    })?;
+    log(&format!(
+        "report: {} ({} chart files)",
+        written.report_md.display(),
+        written.charts.len()
+    ));
+    Ok(())
+}
