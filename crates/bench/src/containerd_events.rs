@@ -62,10 +62,13 @@ impl EventLog {
             .enable_all()
             .build()?;
         let channel = runtime
-            .block_on(tokio::time::timeout(
-                EVENT_DEADLINE,
-                containerd_client::connect(socket.to_owned()),
-            ))
+            .block_on(async {
+                tokio::time::timeout(
+                    EVENT_DEADLINE,
+                    containerd_client::connect(socket.to_owned()),
+                )
+                .await
+            })
             .map_err(|_| anyhow::anyhow!("timed out"))
             .and_then(|r| r.map_err(anyhow::Error::from))
             .with_context(|| {
@@ -119,10 +122,9 @@ impl EventLog {
                 .metadata_mut()
                 .insert("containerd-namespace", namespace.parse()?);
             runtime
-                .block_on(tokio::time::timeout(
-                    EVENT_DEADLINE,
-                    client.publish(request),
-                ))
+                .block_on(async {
+                    tokio::time::timeout(EVENT_DEADLINE, client.publish(request)).await
+                })
                 .map_err(|_| {
                     anyhow::anyhow!("containerd did not answer within {EVENT_DEADLINE:?}")
                 })?
