@@ -11,6 +11,7 @@
 
 use crate::resolve::{PlatformManifest, platform_manifest};
 use crate::runtime::{RuntimeDriver, Target};
+use crate::spawn::spawn_chrooted;
 use crate::timeline::{Marks, Started};
 use anyhow::{Context, Result, bail};
 use oci_client::secrets::RegistryAuth;
@@ -19,9 +20,7 @@ use oci_image::layer::{Compression, sha256_digest};
 use oci_spec::image::{ImageConfiguration, MediaType};
 use records::{Phase, PhaseTime, Platform, Runtime, Variant};
 use std::cell::RefCell;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use wasi_runner::{Invocation, Preopen, WasiRunner};
 
@@ -240,7 +239,7 @@ impl Floor {
 
     fn start_native(&self, pulled: &Pulled, entry: &str, argv: Vec<String>) -> Result<Started> {
         let emulated = Platform::host() != Some(pulled.platform);
-        let mut cmd = if emulated {
+        let (program, args) = if emulated {
             let qemu = pulled
                 .platform
                 .qemu_user()
@@ -252,32 +251,15 @@ impl Floor {
                 std::fs::copy(&qemu_path, &inside)
                     .with_context(|| format!("cannot copy {qemu} into the rootfs"))?;
             }
-            let mut c = Command::new(QEMU_IN_ROOTFS);
-            c.arg(entry);
-            c
+            (QEMU_IN_ROOTFS, argv)
         } else {
-            Command::new(entry)
+            (entry, argv[1..].to_vec())
         };
-        cmd.args(&argv[1..])
-            .env_clear()
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let root = pulled.rootfs.clone();
-        // SAFETY: only async-signal-safe calls (chroot, chdir) between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                std::os::unix::fs::chroot(&root)?;
-                std::env::set_current_dir("/")
-            });
-        }
         let requested_unix_ns = protocol::now_unix_ns();
         let t = Instant::now();
-        // `spawn` returns once the child has exec'd (std waits for exec on a close-on-exec
-        // pipe), which ends the spawn phase.
-        let child = cmd.spawn().with_context(|| {
-            format!("cannot start {entry} (the floor runtime chroots, which needs root)")
-        })?;
+        // Returns once the child has exec'd, which ends the spawn phase.
+        let child = spawn_chrooted(&pulled.rootfs, program, &args)
+            .with_context(|| format!("cannot start {entry}"))?;
         let spawned_unix_ns = requested_unix_ns + t.elapsed().as_nanos() as u64;
         let out = child.wait_with_output()?;
         Ok(Started::of_process(

@@ -15,6 +15,7 @@ pub mod resolve;
 pub mod results;
 pub mod runtime;
 pub mod session;
+mod spawn;
 pub mod timeline;
 pub mod verify;
 

@@ -40,8 +40,11 @@ pub enum Phase {
     /// `/snapshot/commit` event).
     Unpack,
     /// containerd and Docker: from the runtime's last pull event until the client returned.
+    /// In a cached containerd pull the unpack finds its snapshots present and publishes no
+    /// event, so that check is in this phase.
     PullReturn,
-    /// Floor, native: from the run request until the child was exec'd (fork, chroot, exec).
+    /// Floor, native: from the run request until the child was exec'd (a `CLONE_VM |
+    /// CLONE_VFORK` clone, chroot, exec).
     Spawn,
     /// Floor, wasm: the module compiled by wasmtime (JIT).
     Compile,
