@@ -1,6 +1,8 @@
 //! Running a runtime's command-line client (`ctr`, `docker`) as its users do.
 
+use crate::deadline::{Watchdog, timed_out};
 use anyhow::{Context, Result};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -37,17 +39,26 @@ impl Timed {
     }
 }
 
-/// Runs a client command, keeping its output, timed from just before it is spawned.
-pub fn timed(mut cmd: Command, what: &str) -> Result<Timed> {
+/// Runs a client command, keeping its output, timed from just before it is spawned. The
+/// client runs in a process group of its own, killed whole if it is not done within
+/// `timeout`; then the call is an error and the caller cleans up what the client started.
+pub fn timed(mut cmd: Command, what: &str, timeout: Duration) -> Result<Timed> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .process_group(0);
     let requested_unix_ns = protocol::now_unix_ns();
     let t = Instant::now();
-    let output = cmd.output().with_context(|| format!("cannot run {what}"))?;
+    let child = cmd.spawn().with_context(|| format!("cannot run {what}"))?;
+    let watchdog = Watchdog::arm(child.id(), timeout);
+    let output = child.wait_with_output();
+    let elapsed = t.elapsed();
+    if watchdog.disarm() {
+        return Err(timed_out(what, timeout));
+    }
     Ok(Timed {
-        output,
+        output: output.with_context(|| format!("cannot wait for {what}"))?,
         requested_unix_ns,
-        elapsed: t.elapsed(),
+        elapsed,
     })
 }

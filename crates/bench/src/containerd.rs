@@ -4,7 +4,7 @@
 
 use crate::client::{container_id, last_lines, timed};
 use crate::containerd_events::EventLog;
-use crate::events::Event;
+use crate::events::first_at;
 use crate::resolve::Resolver;
 use crate::runtime::{RuntimeDriver, Target};
 use crate::timeline::{Marks, Started, phases_between};
@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use records::{Phase, PhaseTime, Platform, Runtime, Variant};
 use runtime_daemons::Containerd;
 use std::process::Stdio;
+use std::time::Duration;
 
 /// The runtime type our shim answers to (binary `containerd-shim-wasmtime-v1`).
 pub const WASMTIME_RUNTIME: &str = "io.containerd.wasmtime.v1";
@@ -51,12 +52,23 @@ impl<'a> ContainerdDriver<'a> {
     }
 }
 
-/// When the first event of `topic` about `subject` happened.
-fn at(events: &[Event], topic: &str, subject: &str) -> Option<u64> {
-    events
-        .iter()
-        .find(|e| e.topic == topic && e.subject == subject)
-        .map(|e| e.unix_ns)
+/// How long each step of removing a container left by a killed `ctr run` may take.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl ContainerdDriver<'_> {
+    /// Removes what a `ctr run` killed at its deadline left: the task (killed first), the
+    /// container and its snapshot. Best effort: each step may find nothing to remove.
+    fn remove_container(&self, id: &str) {
+        for args in [
+            &["tasks", "kill", "--signal", "SIGKILL", id][..],
+            &["tasks", "delete", "--force", id],
+            &["containers", "delete", id],
+        ] {
+            let mut cmd = self.containerd.ctr();
+            cmd.args(args);
+            let _ = timed(cmd, "ctr cleanup", CLEANUP_TIMEOUT);
+        }
+    }
 }
 
 impl RuntimeDriver for ContainerdDriver<'_> {
@@ -116,7 +128,7 @@ impl RuntimeDriver for ContainerdDriver<'_> {
         Ok(())
     }
 
-    fn pull(&self, target: &Target) -> Result<Vec<PhaseTime>> {
+    fn pull(&self, target: &Target, timeout: Duration) -> Result<Vec<PhaseTime>> {
         let mut cmd = self.containerd.ctr();
         cmd.args([
             "images",
@@ -132,38 +144,23 @@ impl RuntimeDriver for ContainerdDriver<'_> {
         cmd.arg(&target.reference);
         self.events.clear();
         let what = format!("ctr images pull {}", target.reference);
-        let call = timed(cmd, &what)?;
+        let call = timed(cmd, &what, timeout)?;
         if !call.output.status.success() {
             bail!("{what} failed: {}", last_lines(&call.output.stderr));
         }
         // `ctr` fetches, records the image (created on a fresh pull, updated on a cached
         // one), then unpacks: snapshot commits follow the image event.
-        let events = self
-            .events
-            .wait_for(
-                std::time::Instant::now() + std::time::Duration::from_secs(5),
-                |e| {
-                    (e.topic == "/images/create" || e.topic == "/images/update")
-                        && e.subject == target.reference
-                },
-            )
-            .with_context(|| {
-                format!(
-                    "containerd's event stream reported no /images/create or /images/update for {}",
-                    target.reference
-                )
-            })?;
-        let recorded = events
-            .iter()
-            .find(|e| {
-                (e.topic == "/images/create" || e.topic == "/images/update")
-                    && e.subject == target.reference
-            })
-            .map(|e| e.unix_ns)
-            .unwrap_or(call.requested_unix_ns);
+        let events = self.events.sync()?;
+        let since = call.requested_unix_ns;
+        let recorded = first_at(&events, "/images/create", &target.reference, since)
+            .or_else(|_| first_at(&events, "/images/update", &target.reference, since))?;
         let unpacked = events
             .iter()
-            .filter(|e| e.topic == "/snapshot/commit" && e.unix_ns >= recorded)
+            .filter(|e| {
+                e.topic == "/snapshot/commit"
+                    && e.unix_ns >= recorded
+                    && e.unix_ns <= call.returned_unix_ns()
+            })
             .map(|e| e.unix_ns)
             .max()
             .unwrap_or(recorded);
@@ -175,7 +172,7 @@ impl RuntimeDriver for ContainerdDriver<'_> {
         ))
     }
 
-    fn run(&self, target: &Target) -> Result<Started> {
+    fn run(&self, target: &Target, timeout: Duration) -> Result<Started> {
         let id = container_id();
         let mut cmd = self.containerd.ctr();
         cmd.args([
@@ -191,22 +188,26 @@ impl RuntimeDriver for ContainerdDriver<'_> {
         }
         cmd.arg(&target.reference).arg(&id);
         self.events.clear();
-        let call = timed(cmd, "ctr run")?;
+        let call = match timed(cmd, "ctr run", timeout) {
+            Ok(call) => call,
+            Err(e) => {
+                self.remove_container(&id);
+                return Err(e);
+            }
+        };
         let emulated = !target.platform.is_wasm() && Platform::host() != Some(target.platform);
         // A run that failed before its task was deleted has no full timeline; its error is
         // what matters, and verification reports it.
         let marks = if call.output.status.success() {
             let events = self.events.wait_for_topic("/tasks/delete", &id)?;
-            let mark = |topic: &str| {
-                at(&events, topic, &id).with_context(|| {
-                    format!("containerd's event stream has no {topic} for container {id}")
-                })
-            };
+            let mark = |topic: &str| first_at(&events, topic, &id, call.requested_unix_ns);
             let exited = events
                 .iter()
                 .find(|e| e.topic == "/tasks/exit" && e.subject == id)
                 .and_then(|e| e.exited_at_ns)
-                .context("containerd's event stream has no /tasks/exit for the container")?;
+                .with_context(|| {
+                    format!("containerd's /tasks/exit for container {id} has no exit time")
+                })?;
             Marks {
                 before_main: vec![
                     (Phase::ContainerCreate, mark("/containers/create")?),

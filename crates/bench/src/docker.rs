@@ -3,7 +3,7 @@
 //! (`docker events`, read in the background for the whole bench).
 
 use crate::client::{container_id, last_lines, timed};
-use crate::events::{Event, Log};
+use crate::events::{Event, Log, first_at};
 use crate::runtime::{RuntimeDriver, Target};
 use crate::timeline::{Marks, Started, phases_between};
 use anyhow::{Context, Result, bail};
@@ -12,6 +12,7 @@ use runtime_daemons::Dockerd;
 use serde::Deserialize;
 use std::io::BufRead;
 use std::process::{Child, Stdio};
+use std::time::Duration;
 
 pub struct DockerDriver<'a> {
     pub dockerd: &'a Dockerd,
@@ -113,14 +114,6 @@ impl Drop for DockerDriver<'_> {
     }
 }
 
-fn at(events: &[Event], topic: &str, subject: &str) -> Result<u64> {
-    events
-        .iter()
-        .find(|e| e.topic == topic && e.subject == subject)
-        .map(|e| e.unix_ns)
-        .with_context(|| format!("dockerd's event stream has no {topic} for {subject}"))
-}
-
 impl RuntimeDriver for DockerDriver<'_> {
     fn runtime(&self) -> Runtime {
         Runtime::Docker
@@ -162,7 +155,7 @@ impl RuntimeDriver for DockerDriver<'_> {
         Ok(())
     }
 
-    fn pull(&self, target: &Target) -> Result<Vec<PhaseTime>> {
+    fn pull(&self, target: &Target, timeout: Duration) -> Result<Vec<PhaseTime>> {
         let mut cmd = self.dockerd.docker();
         cmd.args([
             "pull",
@@ -173,7 +166,7 @@ impl RuntimeDriver for DockerDriver<'_> {
         ]);
         self.events.clear();
         let what = format!("docker pull {}", target.reference);
-        let call = timed(cmd, &what)?;
+        let call = timed(cmd, &what, timeout)?;
         if !call.output.status.success() {
             bail!("{what} failed: {}", last_lines(&call.output.stderr));
         }
@@ -184,14 +177,19 @@ impl RuntimeDriver for DockerDriver<'_> {
             call.requested_unix_ns,
             &[(
                 Phase::FetchUnpack,
-                at(&events, "image/pull", &target.reference)?,
+                first_at(
+                    &events,
+                    "image/pull",
+                    &target.reference,
+                    call.requested_unix_ns,
+                )?,
             )],
             Phase::PullReturn,
             call.returned_unix_ns(),
         ))
     }
 
-    fn run(&self, target: &Target) -> Result<Started> {
+    fn run(&self, target: &Target, timeout: Duration) -> Result<Started> {
         let name = container_id();
         let mut cmd = self.dockerd.docker();
         cmd.args(["run", "--rm", "--network", "none", "--pull", "never"])
@@ -202,23 +200,27 @@ impl RuntimeDriver for DockerDriver<'_> {
                 &target.reference,
             ]);
         self.events.clear();
-        let call = timed(cmd, "docker run")?;
+        let call = match timed(cmd, "docker run", timeout) {
+            Ok(call) => call,
+            Err(e) => {
+                // The killed client leaves its container running: remove it, best effort.
+                let mut rm = self.dockerd.docker();
+                rm.args(["rm", "--force", &name]);
+                let _ = timed(rm, "docker rm", Duration::from_secs(15));
+                return Err(e);
+            }
+        };
         let emulated = Platform::host() != Some(target.platform);
         let marks = if call.output.status.success() {
             let events = self.events.wait_for_topic("container/destroy", &name)?;
+            let at = |topic| first_at(&events, topic, &name, call.requested_unix_ns);
             Marks {
                 before_main: vec![
-                    (
-                        Phase::ContainerCreate,
-                        at(&events, "container/create", &name)?,
-                    ),
-                    (
-                        Phase::ContainerStart,
-                        at(&events, "container/start", &name)?,
-                    ),
+                    (Phase::ContainerCreate, at("container/create")?),
+                    (Phase::ContainerStart, at("container/start")?),
                 ],
                 to_main: Phase::ExecToMain,
-                after_main: vec![(Phase::Exit, at(&events, "container/die", &name)?)],
+                after_main: vec![(Phase::Exit, at("container/die")?)],
                 to_return: Phase::Teardown,
             }
         } else {

@@ -28,6 +28,16 @@ struct Entries {
     closed: Option<String>,
 }
 
+/// When the first event of `topic` about `subject` at or after `since` happened: an event
+/// from before the call (a late one of an earlier call on the same subject) never counts.
+pub fn first_at(events: &[Event], topic: &str, subject: &str, since: u64) -> Result<u64> {
+    events
+        .iter()
+        .find(|e| e.topic == topic && e.subject == subject && e.unix_ns >= since)
+        .map(|e| e.unix_ns)
+        .with_context(|| format!("the runtime's event stream has no {topic} for {subject}"))
+}
+
 /// The shared log: readers push, the bench waits.
 #[derive(Clone, Default)]
 pub struct Log {

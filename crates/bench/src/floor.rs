@@ -9,6 +9,7 @@
 //! volumes writable — JIT-compiled, or loaded from a module precompiled once and cached by
 //! module digest and engine configuration.
 
+use crate::deadline::timed_out;
 use crate::resolve::{PlatformManifest, platform_manifest};
 use crate::runtime::{RuntimeDriver, Target};
 use crate::spawn::spawn_chrooted;
@@ -36,9 +37,17 @@ pub struct Pulled {
     pub platform: Platform,
     pub config: ImageConfiguration,
     pub rootfs: PathBuf,
-    /// A wasm entry's module: its digest (the cache key for precompiled code) and where it is
-    /// (an `application/wasm` layer, or the entry point in the rootfs). Found once, at pull.
-    pub module: Option<(String, PathBuf)>,
+    /// A wasm entry's module, found at pull: where it is (an `application/wasm` layer, or
+    /// the entry point in the rootfs) and, for a layer, its digest. A module in the rootfs is
+    /// hashed only when precompiled code is wanted, outside any timing.
+    pub module: Option<ModuleFile>,
+}
+
+/// Where a pulled wasm module is.
+pub struct ModuleFile {
+    pub path: PathBuf,
+    /// Known without hashing for a module layer (its verified blob digest).
+    pub digest: Option<String>,
 }
 
 pub struct Floor {
@@ -91,10 +100,14 @@ impl Floor {
         &self,
         reference: &str,
         platform: Platform,
+        timeout: Duration,
         phases: &mut Vec<PhaseTime>,
     ) -> Result<Pulled> {
-        self.runtime
-            .block_on(self.pull_async(reference, platform, phases))
+        self.runtime.block_on(async {
+            tokio::time::timeout(timeout, self.pull_async(reference, platform, phases))
+                .await
+                .map_err(|_| timed_out(&format!("pulling {reference}"), timeout))?
+        })
     }
 
     async fn pull_async(
@@ -127,11 +140,20 @@ impl Floor {
                 .await
                 .with_context(|| format!("cannot create {}", partial.display()))?;
             let digest = d.digest().to_string();
-            let fetched = self
-                .client
-                .pull_blob(&reference, digest.as_str(), &mut file)
-                .await
-                .with_context(|| format!("cannot fetch blob {} of {reference}", d.digest()));
+            let fetched = async {
+                // The stream verifies the digest as it goes (one digester when the registry's
+                // Docker-Content-Digest is the descriptor's) and fails at the end on a mismatch.
+                let mut stream = self
+                    .client
+                    .pull_blob_stream(&reference, digest.as_str())
+                    .await?;
+                while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+                    tokio::io::AsyncWriteExt::write_all(&mut file, &chunk?).await?;
+                }
+                anyhow::Ok(())
+            }
+            .await
+            .with_context(|| format!("cannot fetch blob {} of {reference}", d.digest()));
             if let Err(e) = fetched {
                 drop(file);
                 let _ = std::fs::remove_file(&partial);
@@ -162,18 +184,25 @@ impl Floor {
             .join("rootfs")
             .join(by_digest.digest().unwrap_or_default().replace(':', "-"));
         let mut wasm_layer = None;
+        let partial = rootfs.with_extension("partial");
+        let unpack = !rootfs.exists();
+        if unpack && partial.exists() {
+            // What an interrupted pull left: never unpack on top of it.
+            std::fs::remove_dir_all(&partial)
+                .with_context(|| format!("cannot remove {}", partial.display()))?;
+        }
         for layer in manifest.layers() {
             let path = self.blob_path(layer.digest().as_ref());
             let media_type = layer.media_type();
             let tarball = *media_type == MediaType::ImageLayer;
             match Compression::of_media_type(media_type) {
                 _ if media_type == &MediaType::Other("application/wasm".into()) => {
-                    wasm_layer = Some((layer.digest().to_string(), path));
+                    wasm_layer = Some(ModuleFile {
+                        path,
+                        digest: Some(layer.digest().to_string()),
+                    });
                 }
-                c if (c.is_some() || tarball)
-                    && (!rootfs.exists() || rootfs.with_extension("partial").exists()) =>
-                {
-                    let partial = rootfs.with_extension("partial");
+                c if (c.is_some() || tarball) && unpack => {
                     std::fs::create_dir_all(&partial)?;
                     let blob = std::fs::read(&path)?;
                     let tar = match c {
@@ -193,7 +222,6 @@ impl Floor {
                 ),
             }
         }
-        let partial = rootfs.with_extension("partial");
         if partial.exists() {
             std::fs::rename(&partial, &rootfs)?;
         }
@@ -203,9 +231,10 @@ impl Floor {
             None if platform.is_wasm() => {
                 let entry = entry_point(&config)?;
                 let path = rootfs.join(entry.trim_start_matches('/'));
-                let bytes = std::fs::read(&path)
-                    .with_context(|| format!("{reference}: the image has no {entry}"))?;
-                Some((sha256_digest(&bytes), path))
+                if !path.is_file() {
+                    bail!("{reference}: the image has no {entry}");
+                }
+                Some(ModuleFile { path, digest: None })
             }
             None => None,
         };
@@ -219,7 +248,14 @@ impl Floor {
     }
 
     /// Starts the pulled image with its configured entry point and arguments.
-    pub fn start(&self, pulled: &Pulled, variant: Variant) -> Result<Started> {
+    /// `precompiled`: code compiled ahead of time for this module, to load instead of
+    /// compiling (wasm only).
+    pub fn start(
+        &self,
+        pulled: &Pulled,
+        precompiled: Option<&Path>,
+        timeout: Duration,
+    ) -> Result<Started> {
         let cfg = pulled
             .config
             .config()
@@ -231,13 +267,19 @@ impl Floor {
             bail!("the image has neither Entrypoint nor Cmd")
         };
         if pulled.platform.is_wasm() {
-            self.start_wasm(pulled, argv, variant)
+            self.start_wasm(pulled, argv, precompiled)
         } else {
-            self.start_native(pulled, &entry, argv)
+            self.start_native(pulled, &entry, argv, timeout)
         }
     }
 
-    fn start_native(&self, pulled: &Pulled, entry: &str, argv: Vec<String>) -> Result<Started> {
+    fn start_native(
+        &self,
+        pulled: &Pulled,
+        entry: &str,
+        argv: Vec<String>,
+        timeout: Duration,
+    ) -> Result<Started> {
         let emulated = Platform::host() != Some(pulled.platform);
         let (program, args) = if emulated {
             let qemu = pulled
@@ -261,7 +303,7 @@ impl Floor {
         let child = spawn_chrooted(&pulled.rootfs, program, &args)
             .with_context(|| format!("cannot start {entry}"))?;
         let spawned_unix_ns = requested_unix_ns + t.elapsed().as_nanos() as u64;
-        let out = child.wait_with_output()?;
+        let out = child.wait_with_output(timeout, entry)?;
         Ok(Started::of_process(
             out,
             requested_unix_ns,
@@ -276,8 +318,13 @@ impl Floor {
         ))
     }
 
-    fn start_wasm(&self, pulled: &Pulled, argv: Vec<String>, variant: Variant) -> Result<Started> {
-        let (module_digest, module_path) = pulled
+    fn start_wasm(
+        &self,
+        pulled: &Pulled,
+        argv: Vec<String>,
+        precompiled: Option<&Path>,
+    ) -> Result<Started> {
+        let module_file = pulled
             .module
             .as_ref()
             .context("the image has no wasm module")?;
@@ -306,20 +353,12 @@ impl Floor {
         }
         let requested_unix_ns = protocol::now_unix_ns();
         let t = Instant::now();
-        let (module, prepare) = match variant {
-            Variant::Precompiled => {
-                let cached = self.precompiled_path(module_digest);
-                if !cached.exists() {
-                    bail!(
-                        "no precompiled module for {module_digest}: call prepare_precompiled first"
-                    );
-                }
-                // SAFETY: the cache holds only files this engine configuration wrote (the key
-                // includes its compatibility hash), each renamed into place when complete.
-                (unsafe { self.wasm.load_precompiled(&cached)? }, Phase::Load)
-            }
-            _ => (
-                self.wasm.compile(&std::fs::read(module_path)?)?,
+        let (module, prepare) = match precompiled {
+            // SAFETY: the cache holds only files this engine configuration wrote (the key
+            // includes its compatibility hash), each renamed into place when complete.
+            Some(cached) => (unsafe { self.wasm.load_precompiled(cached)? }, Phase::Load),
+            None => (
+                self.wasm.compile(&std::fs::read(&module_file.path)?)?,
                 Phase::Compile,
             ),
         };
@@ -362,23 +401,30 @@ impl Floor {
         ))
     }
 
-    /// Precompiles the pulled wasm module into the cache, unless it is there. Returns the time taken.
-    pub fn prepare_precompiled(&self, pulled: &Pulled) -> Result<Duration> {
-        let (digest, path) = pulled
+    /// Precompiles the pulled wasm module into the cache, unless it is there; returns where
+    /// the compiled code is. Ahead of time, outside any start: a module in the rootfs is hashed
+    /// here for its cache key.
+    pub fn prepare_precompiled(&self, pulled: &Pulled) -> Result<PathBuf> {
+        let module = pulled
             .module
             .as_ref()
             .context("the image has no wasm module")?;
-        let cached = self.precompiled_path(digest);
+        let bytes = std::fs::read(&module.path)
+            .with_context(|| format!("cannot read {}", module.path.display()))?;
+        let digest = match &module.digest {
+            Some(d) => d.clone(),
+            None => sha256_digest(&bytes),
+        };
+        let cached = self.precompiled_path(&digest);
         if cached.exists() {
-            return Ok(Duration::ZERO);
+            return Ok(cached);
         }
-        let t = Instant::now();
-        let bytes = self.wasm.precompile(&std::fs::read(path)?)?;
+        let compiled = self.wasm.precompile(&bytes)?;
         std::fs::create_dir_all(cached.parent().unwrap_or(&self.dir))?;
         let tmp = cached.with_extension("partial");
-        std::fs::write(&tmp, bytes)?;
+        std::fs::write(&tmp, compiled)?;
         std::fs::rename(&tmp, &cached)?;
-        Ok(t.elapsed())
+        Ok(cached)
     }
 }
 
@@ -411,24 +457,25 @@ impl RuntimeDriver for Floor {
         self.clear_store()
     }
 
-    fn pull(&self, target: &Target) -> Result<Vec<PhaseTime>> {
+    fn pull(&self, target: &Target, timeout: Duration) -> Result<Vec<PhaseTime>> {
         let mut phases = Vec::new();
-        let pulled = self.pull_image(&target.reference, target.platform, &mut phases)?;
+        let pulled = self.pull_image(&target.reference, target.platform, timeout, &mut phases)?;
         self.pulled.replace(Some((target.clone(), pulled)));
         Ok(phases)
     }
 
-    fn run(&self, target: &Target) -> Result<Started> {
+    fn run(&self, target: &Target, timeout: Duration) -> Result<Started> {
         let pulled = self.pulled.borrow();
         let Some((pulled_target, pulled)) = pulled.as_ref().filter(|(t, _)| t == target) else {
             bail!("{} was not pulled before its run", target.reference);
         };
         debug_assert_eq!(pulled_target, target);
-        if target.variant == Variant::Precompiled {
-            // Ahead of time, once per module and engine: not part of any start.
-            self.prepare_precompiled(pulled)?;
-        }
-        self.start(pulled, target.variant)
+        // Ahead of time, once per module and engine: not part of any start.
+        let precompiled = match target.variant {
+            Variant::Precompiled => Some(self.prepare_precompiled(pulled)?),
+            _ => None,
+        };
+        self.start(pulled, precompiled.as_deref(), timeout)
     }
 }
 

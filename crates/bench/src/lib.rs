@@ -8,6 +8,7 @@
 mod client;
 pub mod containerd;
 mod containerd_events;
+mod deadline;
 pub mod docker;
 mod events;
 pub mod floor;
@@ -22,7 +23,7 @@ pub mod verify;
 use anyhow::Result;
 use records::{ImageName, Mode, Platform, RunRecord, Unsupported, Variant};
 pub use runtime::{RuntimeDriver, Target};
-use std::time::Instant;
+use std::time::Duration;
 pub use timeline::{Marks, Started};
 use verify::{Checksums, verify_run};
 
@@ -40,7 +41,15 @@ pub struct Plan {
     pub modes: Vec<Mode>,
     pub warmup: usize,
     pub iterations: usize,
+    /// How long one pull, or one run, may take before it is killed and recorded failed.
+    pub run_timeout: Duration,
 }
+
+/// The default deadline of one pull or run. The slowest run measured here, facedetect-cpp on
+/// riscv64 under qemu through containerd, takes about 2.5 s from request to exit; the
+/// slowest fresh pull 0.2 s on loopback. 60 s leaves more than 20× that for slower machines
+/// and boards, and still cuts a hang within a minute.
+pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One (image, platform, mode, variant) of one runtime: measured `warmup + iterations` times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,15 +144,17 @@ fn measure_once(
     runtime: &dyn RuntimeDriver,
     target: &Target,
     mode: Mode,
+    timeout: Duration,
     record: &mut RunRecord,
 ) -> Result<protocol::Run> {
     if mode == Mode::Fresh {
         runtime.remove(target)?;
     }
-    let t = Instant::now();
-    let pull_phases = runtime.pull(target)?;
-    record.pull_ms = Some(t.elapsed().as_secs_f64() * 1000.0);
-    let started = runtime.run(target)?;
+    // The runtime times its own pull (the client call, not our reading of its events): the
+    // pull time is the sum of its phases.
+    let pull_phases = runtime.pull(target, timeout)?;
+    record.pull_ms = Some(pull_phases.iter().map(|p| p.ms).sum());
+    let started = runtime.run(target, timeout)?;
     record.emulated = started.emulated;
     record.total_ms = Some(started.total.as_secs_f64() * 1000.0);
     let run = verify_run(
@@ -185,7 +196,7 @@ pub fn bench_runtime(
         // Cached means present before the pull: put it there, untimed.
         if cell.mode == Mode::Cached
             && let Ok(t) = &target
-            && let Err(e) = runtime.pull(t)
+            && let Err(e) = runtime.pull(t, plan.run_timeout)
         {
             target = Err(format!(
                 "could not pull the image ahead of the cached runs: {e:#}"
@@ -194,7 +205,9 @@ pub fn bench_runtime(
         for i in 0..plan.warmup + plan.iterations {
             let mut record = new_record(runtime, &cell, i, i < plan.warmup);
             let outcome = match &target {
-                Ok(target) => measure_once(runtime, target, cell.mode, &mut record),
+                Ok(target) => {
+                    measure_once(runtime, target, cell.mode, plan.run_timeout, &mut record)
+                }
                 Err(e) => Err(anyhow::anyhow!("{e}")),
             };
             match outcome {

@@ -126,6 +126,37 @@ pub fn write(
     write_whole(&dir.join("summary.csv"), &summary_csv(groups)?)
 }
 
+/// `runs.jsonl`: every run appended as one JSON line and flushed to disk the moment it is
+/// made, so a bench that dies, hangs or is stopped keeps every run it finished.
+pub struct RunLog {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl RunLog {
+    /// Creates `dir/runs.jsonl` (and `dir`); an existing log is an error, never overwritten.
+    pub fn create(dir: &Path) -> Result<RunLog> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(records::RUNS_JSONL);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(RunLog { file, path })
+    }
+
+    pub fn append(&mut self, record: &RunRecord) -> Result<()> {
+        use std::io::Write;
+        let mut line = serde_json::to_vec(record)?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .and_then(|()| self.file.sync_data())
+            .with_context(|| format!("cannot append to {}", self.path.display()))
+    }
+}
+
 /// `<base>/<UTC timestamp>`, e.g. `results/20261127T013000Z`.
 pub fn timestamped_dir(base: &Path) -> PathBuf {
     base.join(chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string())
@@ -135,6 +166,30 @@ pub fn timestamped_dir(base: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use records::{CellId, Mode, Platform, Runtime, Variant};
+
+    #[test]
+    fn the_run_log_keeps_every_run_and_is_never_overwritten() {
+        let dir = std::env::temp_dir().join(format!("run-log-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut log = RunLog::create(&dir).unwrap();
+        let record: RunRecord = serde_json::from_value(serde_json::json!({
+            "runtime": "floor", "variant": "chroot", "image": "matmul-rust",
+            "platform": "amd64", "mode": "fresh", "iteration": 0, "warmup": false,
+            "emulated": false, "ok": true, "error": null, "pull_ms": 1.0,
+            "time_to_main_ms": 2.0, "total_ms": 3.0,
+            "phases": [{"phase": "spawn", "ms": 2.0}], "checksum": "00000000000000aa"
+        }))
+        .unwrap();
+        log.append(&record).unwrap();
+        let mut second = record.clone();
+        second.iteration = 1;
+        log.append(&second).unwrap();
+        // Read back while the log is still open, as after a crash.
+        let back = records::read_runs_log(&dir.join(records::RUNS_JSONL)).unwrap();
+        assert_eq!(back, [record, second]);
+        assert!(RunLog::create(&dir).is_err(), "an existing log is kept");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn summary_csv_has_one_row_per_cell_and_empty_stats_for_none() {

@@ -7,6 +7,7 @@
 use crate::timeline::Started;
 use anyhow::Result;
 use records::{ImageName, PhaseTime, Platform, Runtime, Variant};
+use std::time::Duration;
 
 /// One platform of one image, in one variant, as a runtime pulls and runs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,11 +42,12 @@ pub trait RuntimeDriver {
     fn remove(&self, target: &Target) -> Result<()>;
 
     /// Pulls (and unpacks) the target; returns the pull's phases, which add up to the time
-    /// the call took.
-    fn pull(&self, target: &Target) -> Result<Vec<PhaseTime>>;
+    /// the call took. A pull still going after `timeout` is stopped and is an error.
+    fn pull(&self, target: &Target, timeout: Duration) -> Result<Vec<PhaseTime>>;
 
     /// Starts the pulled target with the image's own entry point and arguments and waits for
     /// it to exit. Work the variant needs before any start (the floor's ahead-of-time
-    /// compilation) happens here too, before the run is requested, and is not timed.
-    fn run(&self, target: &Target) -> Result<Started>;
+    /// compilation) happens here too, before the run is requested, and is not timed. A run
+    /// still going after `timeout` is killed (with what it started), and is an error saying so.
+    fn run(&self, target: &Target, timeout: Duration) -> Result<Started>;
 }

@@ -8,6 +8,7 @@
 //! values prepared beforehand: no allocation, no lock, since the parent's other threads keep
 //! running in the same memory.
 
+use crate::deadline::{Watchdog, kill_group, timed_out};
 use anyhow::{Context, Result, bail};
 use nix::sched::{CloneFlags, clone};
 use nix::sys::wait::{WaitStatus, waitpid};
@@ -18,6 +19,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{ExitStatus, Output};
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
 
 /// The child's stack until it execs: the few frames of the callback and libc's wrappers.
 const CHILD_STACK_BYTES: usize = 64 * 1024;
@@ -34,8 +36,9 @@ pub struct Spawned {
 }
 
 /// Starts `program` (a path inside `root`) with `args` (`argv[1..]`) and an empty
-/// environment, chrooted into `root` with `/` as its working directory, stdin from
-/// `/dev/null`, stdout and stderr piped. Returns once the child has exec'd.
+/// environment, chrooted into `root` with `/` as its working directory, in a process group of
+/// its own, stdin from `/dev/null`, stdout and stderr piped. Returns once the child has
+/// exec'd.
 pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spawned> {
     let root_c = cstring(root.as_os_str().as_bytes(), "the rootfs path")?;
     let program_c = cstring(program.as_bytes(), "the entry point")?;
@@ -61,6 +64,23 @@ pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spa
     let failed_step = AtomicI32::new(0);
     let failed_errno = AtomicI32::new(0);
     let mut stack = vec![0u8; CHILD_STACK_BYTES];
+    // The child shares this thread's memory until it execs: a signal delivered to it in
+    // between would run one of the parent's handlers (wasmtime's among them) on the parent's
+    // state. All signals stay blocked across the clone; the child restores default handlers
+    // and an empty mask just before exec, as posix_spawn does.
+    let all = nix::sys::signal::SigSet::all();
+    let mut saved_mask = nix::sys::signal::SigSet::empty();
+    nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&all),
+        Some(&mut saved_mask),
+    )
+    .context("cannot block signals around the clone")?;
+    let empty_mask = nix::sys::signal::SigSet::empty();
+    // SAFETY: zeroed is a valid `sigaction` (no flags, empty mask); the handler is set below.
+    let mut default_action: libc::sigaction = unsafe { std::mem::zeroed() };
+    default_action.sa_sigaction = libc::SIG_DFL;
+    let last_signal = libc::SIGRTMAX();
 
     let child = Box::new(|| -> isize {
         let fail = |step: i32| -> isize {
@@ -72,6 +92,11 @@ pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spa
         // SAFETY: raw system calls on descriptors and strings prepared before the clone;
         // nothing here allocates or takes a lock.
         unsafe {
+            // A process group of its own: at the deadline the whole group is killed, children
+            // the workload left holding its output included.
+            if libc::setpgid(0, 0) != 0 {
+                return fail(5);
+            }
             for (from, to) in fds {
                 if libc::dup2(from, to) < 0 {
                     return fail(1);
@@ -83,6 +108,17 @@ pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spa
             if libc::chdir(slash.as_ptr()) != 0 {
                 return fail(3);
             }
+            // Default handlers (the child has its own table: no CLONE_SIGHAND) and an empty
+            // mask, so the workload starts as any process would; SIGKILL and SIGSTOP cannot
+            // be changed and fail harmlessly.
+            for signal in 1..=last_signal {
+                libc::sigaction(signal, &default_action, std::ptr::null_mut());
+            }
+            libc::sigprocmask(
+                libc::SIG_SETMASK,
+                empty_mask.as_ref() as *const libc::sigset_t,
+                std::ptr::null_mut(),
+            );
             libc::execve(program_c.as_ptr(), argv.as_ptr(), envp.as_ptr());
         }
         fail(4)
@@ -96,12 +132,18 @@ pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spa
             CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK,
             Some(libc::SIGCHLD),
         )
-    }
-    .context("cannot clone a child for the entry point")?;
+    };
+    let restored = nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&saved_mask),
+        None,
+    );
+    let pid = pid.context("cannot clone a child for the entry point")?;
+    restored.context("cannot restore the signal mask after the clone")?;
     drop((stdout_write, stderr_write, dev_null));
     let step = failed_step.load(Ordering::SeqCst);
     if step != 0 {
-        let _ = waitpid(pid, None);
+        while let Err(nix::errno::Errno::EINTR) = waitpid(pid, None) {}
         let errno = nix::errno::Errno::from_raw(failed_errno.load(Ordering::SeqCst));
         let what = match step {
             1 => "redirect its output".to_owned(),
@@ -110,6 +152,7 @@ pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spa
                 root.display()
             ),
             3 => "enter /".to_owned(),
+            5 => "give the entry point a process group of its own".to_owned(),
             _ => format!("exec {program} inside the rootfs"),
         };
         bail!("cannot {what}: {errno}");
@@ -122,38 +165,51 @@ pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spa
 }
 
 impl Spawned {
-    /// Reads the child's output until it closes and reaps it.
-    pub fn wait_with_output(self) -> Result<Output> {
+    /// Waits for the child to exit, then kills what it left in its process group, and returns
+    /// its output. A child still running after `timeout` is killed with its whole group, and
+    /// the run is an error naming `what`. The child is always reaped.
+    pub fn wait_with_output(self, timeout: Duration, what: &str) -> Result<Output> {
         let Spawned {
             pid,
             stdout,
             stderr,
         } = self;
-        let stderr_reader = std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            std::fs::File::from(stderr)
-                .read_to_end(&mut bytes)
-                .map(|_| bytes)
-        });
-        let mut out = Vec::new();
-        std::fs::File::from(stdout)
-            .read_to_end(&mut out)
-            .context("cannot read the entry point's output")?;
-        let err = stderr_reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("the stderr reader panicked"))?
-            .context("cannot read the entry point's error output")?;
-        let raw_status = loop {
-            match waitpid(pid, None).context("cannot wait for the entry point")? {
-                WaitStatus::Exited(_, code) => break (code & 0xff) << 8,
-                WaitStatus::Signaled(_, signal, _) => break signal as i32,
-                _ => continue,
+        let pgid = pid.as_raw() as u32;
+        let reader = |fd: OwnedFd| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                std::fs::File::from(fd)
+                    .read_to_end(&mut bytes)
+                    .map(|_| bytes)
+            })
+        };
+        let (stdout_reader, stderr_reader) = (reader(stdout), reader(stderr));
+        let watchdog = Watchdog::arm(pgid, timeout);
+        let status = loop {
+            match waitpid(pid, None) {
+                Ok(WaitStatus::Exited(_, code)) => break Ok((code & 0xff) << 8),
+                Ok(WaitStatus::Signaled(_, signal, _)) => break Ok(signal as i32),
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => break Err(e),
             }
         };
+        // Orphans the workload left would hold its output open and keep the readers waiting.
+        kill_group(pgid);
+        let fired = watchdog.disarm();
+        let joined = |r: std::thread::JoinHandle<std::io::Result<Vec<u8>>>| {
+            r.join()
+                .map_err(|_| anyhow::anyhow!("an output reader panicked"))?
+                .context("cannot read the entry point's output")
+        };
+        let (out, err) = (joined(stdout_reader), joined(stderr_reader));
+        if fired {
+            return Err(timed_out(what, timeout));
+        }
+        let raw_status = status.context("cannot wait for the entry point")?;
         Ok(Output {
             status: <ExitStatus as std::os::unix::process::ExitStatusExt>::from_raw(raw_status),
-            stdout: out,
-            stderr: err,
+            stdout: out?,
+            stderr: err?,
         })
     }
 }

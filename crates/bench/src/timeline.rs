@@ -28,10 +28,19 @@ impl Started {
         emulated: bool,
         marks: Marks,
     ) -> Started {
+        use std::os::unix::process::ExitStatusExt;
+        let mut stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        // Killed by a signal: the shell's 128 + signal, and the signal named where the
+        // verification's error quotes stderr's last line.
+        let exit_code = out.status.code().unwrap_or_else(|| {
+            let signal = out.status.signal().unwrap_or(0);
+            stderr.push_str(&format!("\nkilled by signal {signal}"));
+            128 + signal
+        });
         Started {
-            exit_code: out.status.code().unwrap_or(-1),
+            exit_code,
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stderr,
             requested_unix_ns,
             total,
             emulated,

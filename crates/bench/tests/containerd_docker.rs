@@ -24,6 +24,7 @@ fn plan(prefix: String, platforms: &[Platform]) -> Plan {
         modes: vec![Mode::Fresh, Mode::Cached],
         warmup: 0,
         iterations: 2,
+        run_timeout: bench::DEFAULT_RUN_TIMEOUT,
     }
 }
 
@@ -115,7 +116,7 @@ fn containerd_runs_native_and_emulated_images_and_fresh_means_fresh() {
         variant: Variant::Runc,
         reference: format!("{prefix}/matmul-cpp:latest"),
     };
-    rt.pull(&pulled).unwrap();
+    rt.pull(&pulled, bench::DEFAULT_RUN_TIMEOUT).unwrap();
     let content = |c: &Containerd| {
         String::from_utf8(
             c.ctr()
@@ -200,5 +201,50 @@ fn docker_runs_native_images_and_reports_wasm_unsupported() {
     }
     drop(rt);
     drop(dockerd);
+    reg.down().unwrap();
+}
+
+#[test]
+fn a_ctr_run_past_its_deadline_is_killed_and_leaves_no_container() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = start_registry(tmp.path());
+    let defs = tmp.path().join("slow-images");
+    std::fs::create_dir(&defs).unwrap();
+    let matmul =
+        std::fs::read_to_string(test_support::workspace_root().join("images/matmul.toml")).unwrap();
+    std::fs::write(
+        defs.join("matmul.toml"),
+        matmul.replace("args = [\"100\"]", "args = [\"3000\"]"),
+    )
+    .unwrap();
+    let target = push_test_images(
+        &reg,
+        tmp.path(),
+        Some(&defs),
+        &["matmul-cpp"],
+        "slow",
+        "latest",
+        WasmLayerForm::InTarball,
+    );
+    let containerd = Containerd::start(&tmp.path().join("containerd"), None).unwrap();
+    let resolver = Resolver::new(oci_push::client(&target), RegistryAuth::Anonymous).unwrap();
+    let rt = ContainerdDriver::new(&containerd, true, false, None, resolver)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut plan = plan(target.repository_prefix(), &[Platform::Amd64]);
+    plan.modes = vec![Mode::Cached];
+    plan.iterations = 1;
+    plan.run_timeout = std::time::Duration::from_secs(2);
+    let records = bench_runtime(&rt, &plan, &mut Checksums::default(), &mut |_| {});
+    assert_eq!(records.len(), 1);
+    let e = records[0].error.as_deref().unwrap_or_default();
+    assert!(e.contains("ctr run timed out after 2 s"), "{records:?}");
+    // The killed client's container, task and snapshot are gone.
+    for what in [&["containers", "ls", "-q"][..], &["tasks", "ls", "-q"]] {
+        let out = containerd.ctr().args(what).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "", "{what:?}");
+    }
+    drop(rt);
+    drop(containerd);
     reg.down().unwrap();
 }

@@ -44,6 +44,7 @@ fn plan(target: &Target, images: &[&str], platforms: &[Platform], modes: &[Mode]
         modes: modes.to_vec(),
         warmup: 0,
         iterations: 2,
+        run_timeout: bench::DEFAULT_RUN_TIMEOUT,
     }
 }
 
@@ -255,6 +256,47 @@ fn an_entry_point_that_exits_non_zero_is_reported_as_failed() {
             r.error.as_deref().unwrap().contains("exited with status 2"),
             "{r:?}"
         );
+    }
+    reg.down().unwrap();
+}
+
+/// Image definitions whose matmul runs for far longer than the tests' deadline.
+pub fn slow_matmul_definitions(tmp: &Path) -> std::path::PathBuf {
+    let defs = tmp.join("slow-images");
+    std::fs::create_dir(&defs).unwrap();
+    let matmul = std::fs::read_to_string(workspace_root().join("images/matmul.toml")).unwrap();
+    let slow = matmul.replace("args = [\"100\"]", "args = [\"3000\"]");
+    assert_ne!(slow, matmul, "images/matmul.toml changed its arguments");
+    std::fs::write(defs.join("matmul.toml"), slow).unwrap();
+    defs
+}
+
+#[test]
+fn a_native_run_past_its_deadline_is_killed_and_the_bench_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let defs = slow_matmul_definitions(tmp.path());
+    let (reg, target) = registry_with(tmp.path(), &defs, &["matmul-rust"], "slow");
+    let mut plan = plan(
+        &target,
+        &["matmul-rust"],
+        &[Platform::Amd64],
+        &[Mode::Cached],
+    );
+    plan.run_timeout = std::time::Duration::from_secs(2);
+    let started = std::time::Instant::now();
+    let records = run(tmp.path(), &target, &plan);
+    // Both runs were cut at their deadline (matmul 3000 takes tens of seconds here), not
+    // waited for: the deadline mechanism, not a speed, is what this bounds.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2 * (2 + 5)),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(records.len(), 2, "every planned run is reported");
+    for r in &records {
+        assert!(!r.ok, "{r:?}");
+        let e = r.error.as_deref().unwrap();
+        assert!(e.contains("timed out after 2 s"), "{e}");
     }
     reg.down().unwrap();
 }

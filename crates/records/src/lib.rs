@@ -88,11 +88,46 @@ impl RunRecord {
     }
 }
 
+/// The file every run is appended to as it is made (one JSON record a line).
+pub const RUNS_JSONL: &str = "runs.jsonl";
+
+/// Reads a `runs.jsonl` a bench appended to, possibly one that was interrupted: every whole
+/// line is a run; a last line cut short by the interruption is left out.
+pub fn read_runs_log(path: &std::path::Path) -> anyhow::Result<Vec<RunRecord>> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..end],
+        None => "",
+    };
+    complete
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line).with_context(|| {
+                format!(
+                    "line {} of {} is not a run this version of the bench writes",
+                    i + 1,
+                    path.display()
+                )
+            })
+        })
+        .collect()
+}
+
 /// Reads the `runs.json` a bench wrote; the error says what to do.
 pub fn read_runs(path: &std::path::Path) -> anyhow::Result<Vec<RunRecord>> {
     use anyhow::Context;
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
+        // An interrupted bench leaves only the log it appended to.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && path.with_file_name(RUNS_JSONL).exists() =>
+        {
+            return read_runs_log(&path.with_file_name(RUNS_JSONL));
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
             "{} not found: run `cargo xtask bench` first; it records every run in results/<timestamp>/runs.json",
             path.display()

@@ -111,8 +111,11 @@ fn every_wasm_image_runs_through_the_shim_and_matches_native() {
         let mut checksums = Vec::new();
         for platform in [Platform::Wasm, Platform::Amd64] {
             let pulled = self::target(image, platform, &reference);
-            rt.pull(&pulled).unwrap_or_else(|e| panic!("{e:#}"));
-            let started = rt.run(&pulled).unwrap_or_else(|e| panic!("{e:#}"));
+            rt.pull(&pulled, bench::DEFAULT_RUN_TIMEOUT)
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            let started = rt
+                .run(&pulled, bench::DEFAULT_RUN_TIMEOUT)
+                .unwrap_or_else(|e| panic!("{e:#}"));
             let run = verify_run(
                 &started.stdout,
                 &started.stderr,
@@ -165,8 +168,11 @@ fn sort_writes_its_file_inside_the_container_and_exit_codes_reach_ctr() {
     let rt = runtime(&containerd, &target);
 
     let sort = target.reference("sort-rust");
-    rt.pull(&self::target("sort-rust", Platform::Wasm, &sort))
-        .unwrap();
+    rt.pull(
+        &self::target("sort-rust", Platform::Wasm, &sort),
+        bench::DEFAULT_RUN_TIMEOUT,
+    )
+    .unwrap();
     let out_dir = tmp.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let mount = format!(
@@ -190,8 +196,11 @@ fn sort_writes_its_file_inside_the_container_and_exit_codes_reach_ctr() {
     assert_eq!(sorted.lines().collect::<Vec<_>>(), expected);
 
     let matmul = target.reference("matmul-rust");
-    rt.pull(&self::target("matmul-rust", Platform::Wasm, &matmul))
-        .unwrap();
+    rt.pull(
+        &self::target("matmul-rust", Platform::Wasm, &matmul),
+        bench::DEFAULT_RUN_TIMEOUT,
+    )
+    .unwrap();
     let out = ctr_run_wasm(&containerd, &matmul, "matmul-bad", &[]);
     assert_eq!(
         out.status.code(),
@@ -250,7 +259,10 @@ fn an_entry_point_that_is_not_wasm_is_refused() {
     let containerd = start_containerd(tmp.path());
     let reference = target.reference("matmul-rust");
     runtime(&containerd, &target)
-        .pull(&self::target("matmul-rust", Platform::Wasm, &reference))
+        .pull(
+            &self::target("matmul-rust", Platform::Wasm, &reference),
+            bench::DEFAULT_RUN_TIMEOUT,
+        )
         .unwrap();
     let out = ctr_run_wasm(&containerd, &reference, "notwasm", &[]);
     assert!(
@@ -290,12 +302,13 @@ fn a_wasm_layer_is_compiled_once_then_loaded_precompiled() {
         .unwrap();
     assert!(reference.contains("@sha256:"), "{reference}");
     let pulled = self::target("matmul-rust", Platform::Wasm, &reference);
-    rt.pull(&pulled).unwrap_or_else(|e| panic!("{e:#}"));
+    rt.pull(&pulled, bench::DEFAULT_RUN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let log = || std::fs::read_to_string(containerd.log()).unwrap();
     let count = |text: &str, what: &str| text.matches(what).count();
 
     let matmul: ImageName = "matmul-rust".parse().unwrap();
-    let first = rt.run(&pulled).unwrap();
+    let first = rt.run(&pulled, bench::DEFAULT_RUN_TIMEOUT).unwrap();
     verify_run(
         &first.stdout,
         &first.stderr,
@@ -318,7 +331,7 @@ fn a_wasm_layer_is_compiled_once_then_loaded_precompiled() {
     let content = containerd.ctr().args(["content", "ls"]).output().unwrap();
     assert!(String::from_utf8_lossy(&content.stdout).contains("runwasi.io/precompiled/wasmtime/"));
 
-    let second = rt.run(&pulled).unwrap();
+    let second = rt.run(&pulled, bench::DEFAULT_RUN_TIMEOUT).unwrap();
     verify_run(
         &second.stdout,
         &second.stderr,

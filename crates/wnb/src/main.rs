@@ -124,6 +124,12 @@ struct BenchArgs {
     /// Unmeasured runs before them.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
+    /// Seconds one pull or one run may take; past it the run (its process group, or the
+    /// runtime's client and the container it started) is killed and recorded failed, and the
+    /// bench goes on. The default leaves 20× the slowest run measured here (facedetect on
+    /// riscv64 under qemu, about 2.5 s). Not yet applied to the floor's wasm runs.
+    #[arg(long, value_name = "SECONDS", default_value_t = bench::DEFAULT_RUN_TIMEOUT.as_secs_f64())]
+    run_timeout: f64,
     /// HOST[:PORT]/NAMESPACE to pull from; default: the local registry (namespace wnb).
     #[arg(long)]
     registry: Option<String>,
@@ -466,6 +472,15 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
         },
         warmup: args.warmup,
         iterations: args.iterations,
+        run_timeout: std::time::Duration::try_from_secs_f64(args.run_timeout)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .with_context(|| {
+                format!(
+                    "--run-timeout {} is not a positive number of seconds",
+                    args.run_timeout
+                )
+            })?,
     };
     let session = bench::session::Session {
         plan,
@@ -480,9 +495,16 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
         registry_client: oci_push::client(&target),
         registry_auth: oci_client::secrets::RegistryAuth::Anonymous,
     };
+    let dir = bench::results::timestamped_dir(&args.results);
+    let mut run_log = bench::results::RunLog::create(&dir)?;
+    let mut log_error: Option<anyhow::Error> = None;
+    log(&format!(
+        "each run is appended to {} as it is made",
+        dir.join(records::RUNS_JSONL).display()
+    ));
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut bar = indicatif::ProgressBar::hidden();
-    let mut last_cell = String::new();
+    let mut last_cell = None;
     let (records, environment) = session.run(&mut |event| match event {
         bench::session::Event::Starting { runtime, runs } => {
             bar.finish_and_clear();
@@ -497,13 +519,18 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
         bench::session::Event::Note(note) => bar.suspend(|| log(&note)),
         bench::session::Event::Run(r) => {
             bar.inc(1);
-            let cell = format!(
-                "{} {} {} {} {}",
-                r.runtime, r.variant, r.image, r.platform, r.mode
-            );
-            if cell != last_cell && bar.is_hidden() {
-                log(&format!("measuring {cell}"));
-                last_cell = cell;
+            if log_error.is_none()
+                && let Err(e) = run_log.append(r)
+            {
+                bar.suspend(|| log(&format!("{e:#}: later runs are kept in memory only")));
+                log_error = Some(e);
+            }
+            if last_cell != Some(r.cell()) && bar.is_hidden() {
+                log(&format!(
+                    "measuring {} {} {} {} {}",
+                    r.runtime, r.variant, r.image, r.platform, r.mode
+                ));
+                last_cell = Some(r.cell());
             }
             if let Some(e) = &r.error {
                 bar.suspend(|| {
@@ -517,8 +544,13 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
     });
     bar.finish_and_clear();
     let groups = records::summarise(&records);
-    let dir = bench::results::timestamped_dir(&args.results);
     bench::results::write(&dir, &records, &groups, &environment)?;
+    if let Some(e) = log_error {
+        log(&format!(
+            "{} is incomplete ({e:#}); runs.json, written now, holds every run",
+            dir.join(records::RUNS_JSONL).display()
+        ));
+    }
     print!("{}", bench::results::render(&groups));
     for rt in &environment.runtimes {
         for u in &rt.unsupported {
