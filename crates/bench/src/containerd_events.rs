@@ -67,39 +67,50 @@ fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// A channel to containerd's API at `socket`, driven by `runtime`.
+fn connect(runtime: &tokio::runtime::Runtime, socket: &Path) -> Result<Channel> {
+    runtime
+        .block_on(async {
+            tokio::time::timeout(
+                EVENT_DEADLINE,
+                containerd_client::connect(socket.to_owned()),
+            )
+            .await
+        })
+        .map_err(|_| anyhow::anyhow!("timed out after {EVENT_DEADLINE:?}"))
+        .and_then(|r| r.map_err(anyhow::Error::from))
+        .with_context(|| {
+            format!(
+                "cannot connect to containerd's API at {} for its events",
+                socket.display()
+            )
+        })
+}
+
 impl EventLog {
     /// Subscribes to `namespace` on the containerd at `socket`, and returns once the
     /// subscription is live.
     pub fn subscribe(socket: &Path, namespace: &str) -> Result<EventLog> {
         let log = Log::default();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        // A tonic channel's connection is driven by the runtime it was made on: the
+        // subscription's thread and the publisher each get their own.
         let runtime = current_thread_runtime()?;
-        let channel = runtime
-            .block_on(async {
-                tokio::time::timeout(
-                    EVENT_DEADLINE,
-                    containerd_client::connect(socket.to_owned()),
-                )
-                .await
-            })
-            .map_err(|_| anyhow::anyhow!("timed out after {EVENT_DEADLINE:?}"))
-            .and_then(|r| r.map_err(anyhow::Error::from))
-            .with_context(|| {
-                format!(
-                    "cannot connect to containerd's API at {} for its events",
-                    socket.display()
-                )
-            })?;
+        let channel = connect(&runtime, socket)?;
         let subscription_runtime = current_thread_runtime()?;
+        let subscription_channel = connect(&subscription_runtime, socket)?;
         let filter = format!("namespace=={namespace}");
         let thread = {
             let log = log.clone();
-            let channel = channel.clone();
             std::thread::Builder::new()
                 .name("containerd-events".into())
                 .spawn(move || {
-                    let why = subscription_runtime
-                        .block_on(stream_events(channel, filter, &log, stop_rx));
+                    let why = subscription_runtime.block_on(stream_events(
+                        subscription_channel,
+                        filter,
+                        &log,
+                        stop_rx,
+                    ));
                     log.close(why);
                 })?
         };

@@ -106,7 +106,18 @@ impl Log {
             e.topic == topic && e.subject == subject
         })
         .with_context(|| {
-            format!("the runtime's event stream reported no {topic} for {subject} within {EVENT_DEADLINE:?}")
+            let (entries, _) = &*self.shared;
+            let seen: Vec<String> = entries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .events
+                .iter()
+                .map(|e| format!("{} {}", e.topic, e.subject))
+                .collect();
+            format!(
+                "the runtime's event stream reported no {topic} for {subject} within {EVENT_DEADLINE:?} (it reported: {})",
+                seen.join(", ")
+            )
         })
     }
 }
