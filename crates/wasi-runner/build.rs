@@ -4,7 +4,12 @@
 use std::path::Path;
 
 fn main() {
-    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.lock");
+    // Read at run time, not baked in with env!: cargo keys path crates by their place in the
+    // workspace, so this script's binary is reused by other checkouts sharing a target
+    // directory (CI's cache), and must find the Cargo.lock of the one it runs for.
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let lock = Path::new(&manifest_dir).join("../../Cargo.lock");
     println!("cargo:rerun-if-changed={}", lock.display());
     let text = std::fs::read_to_string(&lock)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", lock.display()));

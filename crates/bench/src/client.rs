@@ -62,3 +62,14 @@ pub fn timed(mut cmd: Command, what: &str, timeout: Duration) -> Result<Timed> {
         elapsed,
     })
 }
+
+/// Runs a client command that removes something, within `timeout`: success, or an error saying
+/// the thing was not there (`absent`, the client's own words), are both fine.
+pub fn remove_with(cmd: Command, what: &str, absent: &str, timeout: Duration) -> Result<()> {
+    let call = timed(cmd, what, timeout)?;
+    let stderr = String::from_utf8_lossy(&call.output.stderr);
+    if !call.output.status.success() && !stderr.contains(absent) {
+        anyhow::bail!("{what} failed: {}", last_lines(&call.output.stderr));
+    }
+    Ok(())
+}

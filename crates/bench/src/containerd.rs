@@ -2,7 +2,7 @@
 //! Each step is timed around the client, and split into containerd's own steps by the
 //! timestamps of its event stream ([`EventLog`]).
 
-use crate::client::{container_id, last_lines, timed};
+use crate::client::{container_id, last_lines, remove_with, timed};
 use crate::containerd_events::EventLog;
 use crate::events::first_at;
 use crate::resolve::Resolver;
@@ -11,7 +11,6 @@ use crate::timeline::{Marks, Started, phases_between};
 use anyhow::{Context, Result, bail};
 use records::{Phase, PhaseTime, Platform, Runtime, Variant};
 use runtime_daemons::Containerd;
-use std::process::Stdio;
 use std::time::Duration;
 
 /// The runtime type our shim answers to (binary `containerd-shim-wasmtime-v1`).
@@ -110,22 +109,14 @@ impl RuntimeDriver for ContainerdDriver<'_> {
     fn remove(&self, target: &Target) -> Result<()> {
         // --sync waits for the garbage collector, which removes the image's content and
         // snapshots (and the shim's precompiled modules, referenced from the image).
-        let out = self
-            .containerd
-            .ctr()
-            .args(["images", "rm", "--sync", &target.reference])
-            .stdin(Stdio::null())
-            .output()
-            .context("cannot run ctr images rm")?;
-        let err = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() && !err.contains("not found") {
-            bail!(
-                "ctr images rm {} failed: {}",
-                target.reference,
-                last_lines(&out.stderr)
-            );
-        }
-        Ok(())
+        let mut cmd = self.containerd.ctr();
+        cmd.args(["images", "rm", "--sync", &target.reference]);
+        remove_with(
+            cmd,
+            &format!("ctr images rm {}", target.reference),
+            "not found",
+            crate::DEFAULT_RUN_TIMEOUT,
+        )
     }
 
     fn pull(&self, target: &Target, timeout: Duration) -> Result<Vec<PhaseTime>> {

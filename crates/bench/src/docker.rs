@@ -2,7 +2,7 @@
 //! around the client and split into dockerd's own steps by the timestamps of its event stream
 //! (`docker events`, read in the background for the whole bench).
 
-use crate::client::{container_id, last_lines, timed};
+use crate::client::{container_id, last_lines, remove_with, timed};
 use crate::events::{Event, Log, first_at};
 use crate::runtime::{RuntimeDriver, Target};
 use crate::timeline::{Marks, Started, phases_between};
@@ -137,22 +137,14 @@ impl RuntimeDriver for DockerDriver<'_> {
     }
 
     fn remove(&self, target: &Target) -> Result<()> {
-        let out = self
-            .dockerd
-            .docker()
-            .args(["rmi", "--force", &target.reference])
-            .stdin(Stdio::null())
-            .output()
-            .context("cannot run docker rmi")?;
-        let err = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() && !err.contains("No such image") {
-            bail!(
-                "docker rmi {} failed: {}",
-                target.reference,
-                last_lines(&out.stderr)
-            );
-        }
-        Ok(())
+        let mut cmd = self.dockerd.docker();
+        cmd.args(["rmi", "--force", &target.reference]);
+        remove_with(
+            cmd,
+            &format!("docker rmi {}", target.reference),
+            "No such image",
+            crate::DEFAULT_RUN_TIMEOUT,
+        )
     }
 
     fn pull(&self, target: &Target, timeout: Duration) -> Result<Vec<PhaseTime>> {
