@@ -15,6 +15,7 @@ use workload_build::{BuildManifest, Builder, Toolchains};
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "Build, package and benchmark WebAssembly against native multi-platform containers.",
     long_about = "Build, package and benchmark WebAssembly against native multi-platform containers.\n\n\
         The pipeline: workloads (Rust, C++, Go) compiled for linux/amd64, linux/arm64, linux/riscv64 \
