@@ -145,6 +145,17 @@ impl Data {
         self.groups.iter().find(|g| g.cell == *cell)
     }
 
+    /// One runtime's statistics, in report order.
+    pub fn runtime_groups(&self, runtime: Runtime) -> Vec<&GroupSummary> {
+        let mut groups: Vec<&GroupSummary> = self
+            .groups
+            .iter()
+            .filter(|g| g.cell.runtime == runtime)
+            .collect();
+        groups.sort_by_key(|g| cell_order(&g.cell));
+        groups
+    }
+
     fn runtime_info(&self, runtime: Runtime) -> Option<&RuntimeInfo> {
         self.env
             .as_ref()?

@@ -2,11 +2,11 @@
 //! charts (one panel per stage, one bar per runtime and variant) and as a table per runtime.
 
 use crate::charts::{Bar, Figure, Group, Panel};
-use crate::data::{Data, Entry, cell_order, image_order};
+use crate::data::{Data, Entry, image_order};
 use crate::figures::{missing, platform_label};
 use crate::num::f2;
 use catalog::Workload;
-use records::{CellId, Code, GroupSummary, Mode, Phase, Runtime, Stage};
+use records::{CellId, Code, Mode, Phase, Runtime, Stage};
 use std::fmt::Write;
 
 /// What the phase charts and tables show and where their clocks are; repeated in report.md.
@@ -181,11 +181,7 @@ pub fn tables(data: &Data) -> String {
     let mut s = String::new();
     for &runtime in data.runtimes() {
         let _ = writeln!(s, "### {runtime}\n");
-        let mut groups: Vec<&GroupSummary> = data
-            .groups
-            .iter()
-            .filter(|g| g.cell.runtime == runtime)
-            .collect();
+        let groups = data.runtime_groups(runtime);
         if groups.is_empty() {
             let _ = writeln!(
                 s,
@@ -194,7 +190,6 @@ pub fn tables(data: &Data) -> String {
             );
             continue;
         }
-        groups.sort_by_key(|g| cell_order(&g.cell));
         let mut phases: Vec<Phase> = groups
             .iter()
             .flat_map(|g| g.phases_median.iter().map(|p| p.phase))

@@ -220,11 +220,7 @@ fn mean_ci(s: &Option<Summary>) -> String {
 /// One runtime's statistics, from `records::summarise`; unsupported platforms say so.
 pub fn runtime(data: &Data, runtime: Runtime) -> String {
     let mut s = String::new();
-    let mut groups: Vec<&GroupSummary> = data
-        .groups
-        .iter()
-        .filter(|g| g.cell.runtime == runtime)
-        .collect();
+    let groups = data.runtime_groups(runtime);
     if groups.is_empty() {
         let _ = writeln!(
             s,
@@ -232,7 +228,6 @@ pub fn runtime(data: &Data, runtime: Runtime) -> String {
             data.no_data_reason(runtime)
         );
     } else {
-        groups.sort_by_key(|g| cell_order(&g.cell));
         s += &header(&[
             "image",
             "platform",
