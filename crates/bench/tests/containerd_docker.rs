@@ -208,15 +208,7 @@ fn docker_runs_native_images_and_reports_wasm_unsupported() {
 fn a_ctr_run_past_its_deadline_is_killed_and_leaves_no_container() {
     let tmp = tempfile::tempdir().unwrap();
     let reg = start_registry(tmp.path());
-    let defs = tmp.path().join("slow-images");
-    std::fs::create_dir(&defs).unwrap();
-    let matmul =
-        std::fs::read_to_string(test_support::workspace_root().join("images/matmul.toml")).unwrap();
-    std::fs::write(
-        defs.join("matmul.toml"),
-        matmul.replace("args = [\"100\"]", "args = [\"3000\"]"),
-    )
-    .unwrap();
+    let defs = test_support::matmul_definition_with_n(&tmp.path().join("slow-images"), "3000");
     let target = push_test_images(
         &reg,
         tmp.path(),

@@ -12,7 +12,7 @@ use oci_image::WasmLayerForm;
 use oci_push::Target;
 use records::{Environment, Mode, Phase, Platform, RunRecord, Stage, Variant};
 use std::path::Path;
-use test_support::{push_test_images, start_registry, workspace_root};
+use test_support::{matmul_definition_with_n, push_test_images, start_registry, workspace_root};
 
 /// Builds the named images from `defs` and pushes them to a fresh registry under `namespace`.
 fn registry_with(
@@ -230,14 +230,7 @@ fn a_tampered_blob_in_the_registry_is_refused_and_nothing_runs() {
 #[test]
 fn an_entry_point_that_exits_non_zero_is_reported_as_failed() {
     let tmp = tempfile::tempdir().unwrap();
-    let defs = tmp.path().join("images");
-    std::fs::create_dir(&defs).unwrap();
-    let matmul = std::fs::read_to_string(workspace_root().join("images/matmul.toml")).unwrap();
-    std::fs::write(
-        defs.join("matmul.toml"),
-        matmul.replace("args = [\"100\"]", "args = [\"0\"]"),
-    )
-    .unwrap();
+    let defs = matmul_definition_with_n(&tmp.path().join("images"), "0");
     let (reg, target) = registry_with(tmp.path(), &defs, &["matmul-cpp"], "bad");
     let records = run(
         tmp.path(),
@@ -260,21 +253,11 @@ fn an_entry_point_that_exits_non_zero_is_reported_as_failed() {
     reg.down().unwrap();
 }
 
-/// Image definitions whose matmul runs for far longer than the tests' deadline.
-pub fn slow_matmul_definitions(tmp: &Path) -> std::path::PathBuf {
-    let defs = tmp.join("slow-images");
-    std::fs::create_dir(&defs).unwrap();
-    let matmul = std::fs::read_to_string(workspace_root().join("images/matmul.toml")).unwrap();
-    let slow = matmul.replace("args = [\"100\"]", "args = [\"3000\"]");
-    assert_ne!(slow, matmul, "images/matmul.toml changed its arguments");
-    std::fs::write(defs.join("matmul.toml"), slow).unwrap();
-    defs
-}
-
 #[test]
 fn a_native_run_past_its_deadline_is_killed_and_the_bench_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
-    let defs = slow_matmul_definitions(tmp.path());
+    // matmul 3000 runs for tens of seconds here.
+    let defs = matmul_definition_with_n(&tmp.path().join("slow-images"), "3000");
     let (reg, target) = registry_with(tmp.path(), &defs, &["matmul-rust"], "slow");
     let mut plan = plan(
         &target,

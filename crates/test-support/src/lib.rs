@@ -18,6 +18,21 @@ pub fn build_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("build"))
 }
 
+/// Writes into `defs` (created if needed) the repository's matmul definition with `n` as its
+/// argument instead of 100: `"0"` makes it exit with status 2, `"3000"` run for tens of
+/// seconds. Returns `defs`.
+pub fn matmul_definition_with_n(defs: &Path, n: &str) -> PathBuf {
+    std::fs::create_dir_all(defs).unwrap();
+    let matmul = std::fs::read_to_string(workspace_root().join("images/matmul.toml")).unwrap();
+    let changed = matmul.replace("args = [\"100\"]", &format!("args = [\"{n}\"]"));
+    assert_ne!(
+        changed, matmul,
+        "images/matmul.toml no longer has args = [\"100\"]"
+    );
+    std::fs::write(defs.join("matmul.toml"), changed).unwrap();
+    defs.to_owned()
+}
+
 /// A loopback address no one listens on right now.
 pub fn free_loopback_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")

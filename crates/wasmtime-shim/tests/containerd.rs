@@ -142,17 +142,10 @@ fn sort_writes_its_file_inside_the_container_and_exit_codes_reach_ctr() {
     let tmp = tempfile::tempdir().unwrap();
     let reg = start_registry(tmp.path());
     // The same sort image, and a matmul whose argument makes it exit with status 2.
-    let defs = tmp.path().join("images");
-    std::fs::create_dir(&defs).unwrap();
+    let defs = test_support::matmul_definition_with_n(&tmp.path().join("images"), "0");
     std::fs::copy(
         workspace_root().join("images/sort.toml"),
         defs.join("sort.toml"),
-    )
-    .unwrap();
-    let matmul = std::fs::read_to_string(workspace_root().join("images/matmul.toml")).unwrap();
-    std::fs::write(
-        defs.join("matmul.toml"),
-        matmul.replace("args = [\"100\"]", "args = [\"0\"]"),
     )
     .unwrap();
     let target = push_test_images(
