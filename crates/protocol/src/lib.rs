@@ -262,15 +262,21 @@ pub fn now_unix_ns() -> u64 {
     since.as_secs() * 1_000_000_000 + u64::from(since.subsec_nanos())
 }
 
+impl StartLine {
+    /// The start line a Rust workload prints now: this binary's platform, the wall clock.
+    pub fn now(workload: &str) -> StartLine {
+        StartLine {
+            unix_ns: now_unix_ns(),
+            workload: workload.to_owned(),
+            lang: "rust".to_owned(),
+            arch: Platform::current(),
+        }
+    }
+}
+
 /// Prints the start line for a Rust workload. Call it first thing in `main`.
 pub fn print_start(workload: &str) {
-    let line = StartLine {
-        unix_ns: now_unix_ns(),
-        workload: workload.to_owned(),
-        lang: "rust".to_owned(),
-        arch: Platform::current(),
-    };
-    emit(&line.to_string());
+    emit(&StartLine::now(workload).to_string());
 }
 
 /// Prints the end line. Call it last thing in `main`, after the result is written.
@@ -374,11 +380,43 @@ mod tests {
         assert_eq!(hash(b"foobar"), 0x85944171f73967e8);
     }
 
+    /// The start line a Rust workload prints names the machine it runs on as the running
+    /// kernel reports it (`uname -m`, read at run time, not a constant of this build), and a
+    /// wall-clock time taken while it ran; printed and parsed back, it is the same line.
     #[test]
     fn current_platform_is_the_host() {
+        let uname = std::process::Command::new("uname")
+            .arg("-m")
+            .output()
+            .expect("uname -m runs");
+        assert!(uname.status.success(), "{uname:?}");
+        let machine = String::from_utf8(uname.stdout).unwrap();
+        let before = now_unix_ns();
+        let line = StartLine::now("sort").to_string();
+        let after = now_unix_ns();
+        let parsed = StartLine::parse(&line).unwrap();
         assert_eq!(
-            Platform::current().linux_machine(),
-            Some(std::env::consts::ARCH)
+            parsed.arch.linux_machine(),
+            Some(machine.trim()),
+            "{line} on a {machine}"
         );
+        assert!(!parsed.arch.is_wasm());
+        assert_eq!(
+            (parsed.workload.as_str(), parsed.lang.as_str()),
+            ("sort", "rust")
+        );
+        assert!(
+            (before..=after).contains(&parsed.unix_ns),
+            "{before} <= {} <= {after}",
+            parsed.unix_ns
+        );
+        // Within a minute of the file system's clock, so the time is wall-clock time (which
+        // time-to-main is computed against), not a monotonic clock from boot.
+        let file = std::env::temp_dir().join(format!("protocol-clock-{}", std::process::id()));
+        std::fs::write(&file, b"").unwrap();
+        let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+        std::fs::remove_file(&file).unwrap();
+        let file_ns = mtime.duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+        assert!(parsed.unix_ns.abs_diff(file_ns) < 60_000_000_000, "{line}");
     }
 }

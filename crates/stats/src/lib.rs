@@ -248,6 +248,16 @@ mod tests {
             close(lo, 0.29832, 1e-5) && close(hi, 1.49910, 1e-5),
             "{g:?}"
         );
+        // Five ratios above 1 (t(4) = 2.77645), computed the same way: 1.35886, 95% CI
+        // 1.06769 … 1.72945. A formula that averaged the ratios instead of their logs, or
+        // used the normal quantile, would miss these by more than the tolerance.
+        let g = geo_mean(&[1.2, 1.5, 1.1, 1.8, 1.3]).unwrap();
+        assert!(close(g.value, 1.35886, 1e-5), "{g:?}");
+        let (lo, hi) = g.ci.unwrap();
+        assert!(
+            close(lo, 1.06769, 1e-5) && close(hi, 1.72945, 1e-5),
+            "{g:?}"
+        );
         assert_eq!(geo_mean(&[4.0]).unwrap().ci, None);
         assert_eq!(geo_mean(&[]), None);
         assert_eq!(geo_mean(&[0.0, -1.0, f64::NAN]), None);
