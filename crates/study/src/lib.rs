@@ -49,6 +49,34 @@ pub struct SizeFigure {
     pub reduction_pct: Option<f64>,
 }
 
+impl SizeFigure {
+    /// Equation 1 applied to the printed sizes, rounded to the printed one decimal: our
+    /// recomputation, not a figure of the study. Three cells differ from the printed value by
+    /// 0.1 (sort TinyGo native, matmul TinyGo native, matmul Rust wasm); a report that shows
+    /// it says it is a recomputation.
+    pub fn recomputed_reduction_pct(&self) -> Option<f64> {
+        let oci = self.oci_kb?;
+        Some(((1.0 - oci / self.host_kb) * 1000.0).round() / 10.0)
+    }
+
+    /// The size this figure gives for a measure. Table 4 states no measure: its one size is
+    /// returned for both.
+    pub fn kb(&self, measure: SizeMeasure) -> Option<f64> {
+        match (self.table, measure) {
+            (Table::Table4, _) | (_, SizeMeasure::Host) => Some(self.host_kb),
+            (_, SizeMeasure::Registry) => self.oci_kb,
+        }
+    }
+}
+
+/// The study's wasm/amd64 size ratio for one of its images, computed from its printed sizes
+/// (our division, not a printed figure).
+pub fn wasm_to_native(workload: Workload, language: Language, measure: SizeMeasure) -> Option<f64> {
+    let wasm = size(workload, language, Platform::Wasm)?.kb(measure)?;
+    let native = size(workload, language, Platform::Amd64)?.kb(measure)?;
+    Some(wasm / native)
+}
+
 /// Said wherever a Go figure of ours stands beside one of the study's.
 pub const STUDY_GO_IS_TINYGO: &str = "the study's Go images were built by TinyGo; ours by mainline Go (TinyGo cannot be installed here)";
 
@@ -109,6 +137,88 @@ pub const SIZES: &[SizeFigure] = &[
     face(Wasm, 0.816),
 ];
 
+/// Which of our size measures a statement of the study speaks of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum SizeMeasure {
+    /// The uncompressed image on the host after a pull (the study's Figure 7, "host size").
+    Host,
+    /// The compressed image in the registry (the study's Figure 8, "OCI size").
+    Registry,
+}
+
+impl SizeMeasure {
+    pub const ALL: [SizeMeasure; 2] = [SizeMeasure::Host, SizeMeasure::Registry];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            SizeMeasure::Host => "host size",
+            SizeMeasure::Registry => "registry (OCI) size",
+        }
+    }
+}
+
+/// One of the study's statements of how large a wasm image is against its native one. The
+/// study states the result three ways, with three numbers; only the conclusion names its
+/// measure (Figure 7, host size).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct SizeStatement {
+    /// Where in the study: "abstract", "introduction", "conclusion".
+    pub place: &'static str,
+    /// The study's words, verbatim.
+    pub quote: &'static str,
+    /// The wasm/native size ratio the words state ("85% smaller" is 0.15).
+    pub wasm_to_native: f64,
+    /// The measure the study names for it; `None` where it names none (then a reproduction
+    /// judges it against each of its measures).
+    pub measure: Option<SizeMeasure>,
+}
+
+impl SizeStatement {
+    /// The measures the statement is judged against: its own, or every one when unstated.
+    pub fn measures(&self) -> &'static [SizeMeasure] {
+        match self.measure {
+            Some(SizeMeasure::Host) => &[SizeMeasure::Host],
+            Some(SizeMeasure::Registry) => &[SizeMeasure::Registry],
+            None => &SizeMeasure::ALL,
+        }
+    }
+}
+
+/// The study's three statements of the size result, in the order the study makes them.
+pub const SIZE_STATEMENTS: [SizeStatement; 3] = [
+    SizeStatement {
+        place: "abstract",
+        quote: "maintain image sizes of approximately 27.0% of their native counterparts",
+        wasm_to_native: 0.27,
+        measure: None,
+    },
+    SizeStatement {
+        place: "introduction",
+        quote: "the Wasm containers are on average 85% smaller than the native containers",
+        wasm_to_native: 0.15,
+        measure: None,
+    },
+    SizeStatement {
+        place: "conclusion",
+        quote: "averaging approximately 15% of the size of their native counterparts (see Figure 7)",
+        wasm_to_native: 0.15,
+        measure: Some(SizeMeasure::Host),
+    },
+];
+
+/// The workloads whose sizes Tables 2 and 3 (and Figures 7 and 8) publish per language: the
+/// images the size statements speak of. Face detection (Table 4) has one size per architecture.
+pub const SIZE_STATEMENT_WORKLOADS: [Workload; 2] = [Workload::Sort, Workload::Matmul];
+
+/// The machines the study ran on (§4, Table 1): a reproduction on other machines says so.
+pub const MACHINES: &str = "amd64: AWS c5.metal (Intel Xeon 8275CL); arm64: Nvidia Jetson Nano \
+(ARM Cortex-A57); riscv64: StarFive VisionFive2 (SiFive U74)";
+
+/// The study's pull-time statement (§6): "up to 25% faster pull times for Wasm images across
+/// all architectures" with containerd.
+pub const PULL_STATEMENT: &str =
+    "up to 25% faster pull times for Wasm images across all architectures";
+
 /// The study's size for a workload, language and platform, if it published one.
 pub fn size(
     workload: Workload,
@@ -141,5 +251,57 @@ mod tests {
             816.0
         );
         assert!(size(Workload::Facedetect, Rust, Wasm).is_none());
+    }
+
+    /// The three cells where Equation 1 on the printed sizes rounds to another value than
+    /// the printed one; a recomputation is never the quoted figure.
+    #[test]
+    fn recomputed_reductions_differ_from_the_printed_in_three_cells() {
+        let differing: Vec<(Workload, Language, Platform, f64, f64)> = SIZES
+            .iter()
+            .filter_map(|f| {
+                let r = f.recomputed_reduction_pct()?;
+                let p = f.reduction_pct?;
+                ((r - p).abs() > 1e-9).then_some((f.workload, f.language, f.platform, p, r))
+            })
+            .collect();
+        assert_eq!(
+            differing,
+            [
+                (Sort, Go, Amd64, 69.2, 69.1),
+                (Matmul, Go, Amd64, 69.9, 70.0),
+                (Matmul, Rust, Wasm, 56.1, 56.0),
+            ]
+        );
+    }
+
+    /// The statements' ratios as their words give them (27.0 %, 85 % smaller, 15 %); only
+    /// the conclusion names a measure. The study's own tables, divided: TinyGo's registry
+    /// ratio is near the abstract's 0.27, Rust's host ratio near the conclusion's 0.15.
+    #[test]
+    fn size_statements_and_the_studys_own_ratios() {
+        let [abs, intro, concl] = SIZE_STATEMENTS;
+        assert_eq!(
+            (abs.place, abs.wasm_to_native, abs.measure),
+            ("abstract", 0.27, None)
+        );
+        assert_eq!(abs.measures(), &SizeMeasure::ALL);
+        assert_eq!((intro.wasm_to_native, intro.measure), (0.15, None));
+        assert_eq!(concl.measures(), &[SizeMeasure::Host]);
+        // 100.31 / 373.36 and 257 / 1210, by hand.
+        let r = wasm_to_native(Sort, Go, SizeMeasure::Registry).unwrap();
+        assert!((r - 0.268668).abs() < 1e-6, "{r}");
+        let h = wasm_to_native(Sort, Go, SizeMeasure::Host).unwrap();
+        assert!((h - 0.212397).abs() < 1e-6, "{h}");
+        // 96.1 / 613.
+        let h = wasm_to_native(Matmul, Rust, SizeMeasure::Host).unwrap();
+        assert!((h - 0.156770).abs() < 1e-6, "{h}");
+        // Table 4 states no measure: its one size stands for both; 0.816 / 1.65.
+        let f = wasm_to_native(Workload::Facedetect, Cpp, SizeMeasure::Registry).unwrap();
+        assert!((f - 0.494545).abs() < 1e-6, "{f}");
+        assert_eq!(
+            wasm_to_native(Workload::Facedetect, Rust, SizeMeasure::Host),
+            None
+        );
     }
 }
