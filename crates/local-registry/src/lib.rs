@@ -3,12 +3,15 @@
 //! Never with the package's default configuration, which listens on every interface: the
 //! config written here binds to one loopback address, keeps storage under the given directory
 //! and enables deletion (so benchmarks can remove images). The process outlives the command
-//! that started it; its PID is recorded so `down` stops exactly that process.
+//! that started it (`cargo xtask registry up`); its PID is recorded so `down` stops exactly
+//! that process. A handle made [`LocalRegistry::stopped_on_drop`] (what tests use) stops it
+//! when its last clone is dropped, unwinding from a panic included.
 
 use anyhow::{Context, Result, bail};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The registry program (Debian package `docker-registry`).
@@ -27,6 +30,31 @@ pub struct LocalRegistry {
     addr: SocketAddr,
     dir: PathBuf,
     htpasswd: Option<PathBuf>,
+    /// Shared by the clones of a handle made `stopped_on_drop`: the last one stops it.
+    stop_on_drop: Option<Arc<StopOnDrop>>,
+}
+
+/// Stops the registry of a directory when dropped.
+#[derive(Debug)]
+struct StopOnDrop {
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        // `down` finds the registry by the PID file and checks its command line, so this never
+        // stops anything but the registry of this directory; `down` called before is a no-op.
+        let registry = LocalRegistry {
+            addr: self.addr,
+            dir: std::mem::take(&mut self.dir),
+            htpasswd: None,
+            stop_on_drop: None,
+        };
+        if let Err(e) = registry.down() {
+            eprintln!("{e:#}");
+        }
+    }
 }
 
 /// What `up` found.
@@ -46,7 +74,19 @@ impl LocalRegistry {
             addr,
             dir: dir.to_owned(),
             htpasswd: None,
+            stop_on_drop: None,
         })
+    }
+
+    /// The registry of this handle is stopped when the handle and all its clones are dropped,
+    /// so a test that panics does not leave it running. Without this the registry outlives
+    /// the handle, as `cargo xtask registry up` and `push` want.
+    pub fn stopped_on_drop(mut self) -> LocalRegistry {
+        self.stop_on_drop = Some(Arc::new(StopOnDrop {
+            addr: self.addr,
+            dir: self.dir.clone(),
+        }));
+        self
     }
 
     /// Requires HTTP basic authentication against a bcrypt htpasswd file.
@@ -277,5 +317,38 @@ mod tests {
         assert!(reg.down().unwrap());
         assert!(!reg.answers());
         assert!(!reg.down().unwrap());
+    }
+
+    #[test]
+    fn a_handle_stopped_on_drop_stops_its_registry_with_its_last_clone_even_in_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        // A plain handle leaves its registry running when dropped.
+        let plain = LocalRegistry::new(addr, dir.path()).unwrap();
+        let UpOutcome::Started { pid } = plain.up().unwrap() else {
+            panic!("a fresh directory has no registry")
+        };
+        drop(plain);
+        let observer = LocalRegistry::new(addr, dir.path()).unwrap();
+        assert_eq!(observer.running_pid(), Some(pid));
+
+        let scoped = LocalRegistry::new(addr, dir.path())
+            .unwrap()
+            .stopped_on_drop();
+        assert_eq!(scoped.up().unwrap(), UpOutcome::AlreadyRunning { pid });
+        drop(scoped.clone());
+        assert!(observer.answers(), "a clone is not the last handle");
+        let panicked = std::thread::spawn(move || {
+            let _held = scoped;
+            panic!("a test failing while it holds the registry");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert_eq!(observer.running_pid(), None);
+        assert!(!observer.answers());
+        assert!(!Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid));
     }
 }

@@ -1,5 +1,7 @@
 //! Shared by the integration tests (a dev-dependency only).
 
+pub mod stall;
+
 use oci_image::{BuildOptions, ImageSpec, Layout, build_layout, load_definitions};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -94,10 +96,12 @@ pub fn build_test_layout(specs: &[ImageSpec], dest: &Path) -> Layout {
     Layout::open(dest).unwrap()
 }
 
-/// A fresh local registry on a free loopback port, storage under `tmp/registry`.
+/// A fresh local registry on a free loopback port, storage under `tmp/registry`; stopped when
+/// the last clone of the handle is dropped (a failing test does not leave it running).
 pub fn start_registry(tmp: &Path) -> local_registry::LocalRegistry {
-    let reg =
-        local_registry::LocalRegistry::new(free_loopback_addr(), &tmp.join("registry")).unwrap();
+    let reg = local_registry::LocalRegistry::new(free_loopback_addr(), &tmp.join("registry"))
+        .unwrap()
+        .stopped_on_drop();
     reg.up().unwrap_or_else(|e| panic!("{e:#}"));
     reg
 }
