@@ -23,6 +23,42 @@ pub const UPLOAD_CONCURRENCY: usize = 4;
 pub const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
+/// How long a registry request may wait, so that a registry that stops answering fails the
+/// request instead of hanging the push or the bench.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From the first SYN to an established connection (TLS included).
+    pub connect: Duration,
+    /// The longest wait for the registry: from sending a request to its response headers
+    /// (the request body, a whole blob for an upload, is sent within it), then between two
+    /// reads of a response body. A pull that keeps receiving bytes never hits it, however
+    /// long the blob.
+    pub read: Duration,
+}
+
+/// The timeouts every client gets unless its caller sets others.
+///
+/// Connect, 10 s: a reachable registry answers a SYN in milliseconds, a TLS handshake to
+/// one across the world in well under a second; 10 s leaves room for a slow board's network
+/// coming up and for a lost SYN or two being resent (Linux resends after 1 s, then 3 s),
+/// while a registry that is down or filtered fails in seconds, not after the kernel's two
+/// minutes.
+///
+/// Read, 30 s: a registry answers a request in well under a second and streams a blob
+/// without pauses longer than that; 30 s of silence is a stall. It also bounds one blob
+/// upload with its response: our largest blob (about 1 MB) goes up in under 10 s even on a
+/// 1 Mbit/s uplink.
+pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_secs(10),
+    read: Duration::from_secs(30),
+};
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        DEFAULT_TIMEOUTS
+    }
+}
+
 /// Where to push: `HOST[:PORT]/NAMESPACE`, a tag, and how to talk to it.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -31,6 +67,8 @@ pub struct Target {
     pub tag: String,
     /// Plain HTTP. Loopback registries always use it.
     pub insecure: bool,
+    /// Of every request to the registry; [`DEFAULT_TIMEOUTS`] unless set.
+    pub timeouts: Timeouts,
 }
 
 impl Target {
@@ -45,7 +83,14 @@ impl Target {
             namespace: namespace.trim_end_matches('/').into(),
             tag: tag.into(),
             insecure,
+            timeouts: DEFAULT_TIMEOUTS,
         })
+    }
+
+    /// The same target with other request timeouts.
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Target {
+        self.timeouts = timeouts;
+        self
     }
 
     fn is_loopback(&self) -> bool {
@@ -171,7 +216,10 @@ fn retryable(e: &OciDistributionError) -> bool {
     match e {
         OciDistributionError::RequestError(e) => match e.status() {
             Some(status) => status.is_server_error(),
-            None => e.is_connect() || e.is_timeout() || e.is_request() || e.is_body(),
+            // A registry that let a timeout pass is not asked again: each attempt would wait
+            // as long, and the push must fail within its timeout, not ATTEMPTS times it.
+            None if e.is_timeout() => false,
+            None => e.is_connect() || e.is_request() || e.is_body(),
         },
         OciDistributionError::ServerError { code, .. } => *code >= 500,
         OciDistributionError::IoError(_) => true,
@@ -189,6 +237,18 @@ fn explain(target: &Target, e: OciDistributionError) -> anyhow::Error {
         _ => None,
     };
     match &e {
+        OciDistributionError::RequestError(r) if r.is_connect() && r.is_timeout() => {
+            anyhow::anyhow!(
+                "cannot connect to the registry at {scheme}://{}: no connection within the {} s connect timeout",
+                target.registry,
+                target.timeouts.connect.as_secs_f64()
+            )
+        }
+        OciDistributionError::RequestError(r) if r.is_timeout() => anyhow::anyhow!(
+            "the registry {} stopped answering: nothing read from it for the {} s read timeout ({e})",
+            target.registry,
+            target.timeouts.read.as_secs_f64()
+        ),
         OciDistributionError::RequestError(r) if r.is_connect() => anyhow::anyhow!(
             "cannot connect to the registry at {scheme}://{}: is it running? (the local one starts with `cargo xtask registry up`)",
             target.registry
@@ -228,7 +288,7 @@ where
     unreachable!("the last attempt returns")
 }
 
-/// A client for the target.
+/// A client for the target, with its timeouts on every request.
 pub fn client(target: &Target) -> Client {
     let protocol = if target.uses_http() {
         ClientProtocol::Http
@@ -239,6 +299,8 @@ pub fn client(target: &Target) -> Client {
     Client::new(ClientConfig {
         protocol,
         use_monolithic_push: true,
+        connect_timeout: Some(target.timeouts.connect),
+        read_timeout: Some(target.timeouts.read),
         ..Default::default()
     })
 }

@@ -20,7 +20,9 @@ fn layout(dir: &Path) -> Layout {
 }
 
 fn registry(dir: &Path) -> LocalRegistry {
-    let r = LocalRegistry::new(free_loopback_addr(), &dir.join("registry")).unwrap();
+    let r = LocalRegistry::new(free_loopback_addr(), &dir.join("registry"))
+        .unwrap()
+        .stopped_on_drop();
     r.up().unwrap();
     r
 }
@@ -189,7 +191,8 @@ fn unauthorized_without_credentials_and_accepted_with_them() {
     .unwrap();
     let reg = LocalRegistry::new(free_loopback_addr(), &tmp.path().join("registry"))
         .unwrap()
-        .with_htpasswd(&htpasswd);
+        .with_htpasswd(&htpasswd)
+        .stopped_on_drop();
     reg.up().unwrap();
     let t = target(&reg);
     let err = push(&layout, &t, &RegistryAuth::Anonymous, &mut |_| {})
