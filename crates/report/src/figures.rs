@@ -5,6 +5,8 @@
 use crate::charts::{Bar, Figure, Group, Panel};
 use crate::data::{Data, Entry, image_order};
 use crate::num::kb;
+use crate::semantics;
+use catalog::{ImageName, Language};
 use oci_image::sizes::SizeRow;
 use platform::Platform;
 use records::{CellId, Code, Mode, Runtime, Variant};
@@ -89,6 +91,12 @@ pub fn startup(data: &Data, runtime: Runtime) -> Figure {
     };
     if fig.no_data.is_some() {
         return fig;
+    }
+    let ran_precompiled = data
+        .measured(runtime)
+        .any(|r| r.code() == Code::WasmPrecompiled);
+    if let Some(note) = semantics::precompiled_note(runtime).filter(|_| ran_precompiled) {
+        fig.notes.push(note.into());
     }
     for workload in data.workloads(&[runtime]) {
         let entries = data.entries(runtime, workload);
@@ -193,7 +201,12 @@ pub fn sizes(data: &Data, registry: bool) -> Figure {
     let groups = images
         .iter()
         .map(|image| Group {
-            label: image.language.to_string(),
+            // Beside the study's mark, our Go is not the study's TinyGo.
+            label: if image.language == Language::Go && row_study(rows, *image) {
+                format!("{}\n(study: TinyGo)", image.language)
+            } else {
+                image.language.to_string()
+            },
             section: image.workload.to_string(),
             bars: platforms
                 .iter()
@@ -212,6 +225,11 @@ pub fn sizes(data: &Data, registry: bool) -> Figure {
         groups,
     });
     fig
+}
+
+/// Whether the study published a size for any platform of the image.
+fn row_study(rows: &[SizeRow], image: ImageName) -> bool {
+    rows.iter().any(|r| r.image == image && r.study().is_some())
 }
 
 fn size_bar(row: &SizeRow, series: usize, registry: bool) -> Bar {

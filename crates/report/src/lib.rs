@@ -13,7 +13,9 @@ mod font;
 mod methods;
 mod num;
 mod phases;
+mod semantics;
 mod tables;
+mod unreproduced;
 
 use anyhow::{Context, Result, bail};
 use data::Data;
@@ -202,6 +204,7 @@ fn markdown(
 
     s += "## Pull and start per runtime (the study's Figures 4 and 5)\n\n";
     let _ = writeln!(s, "{}\n", figures::STARTUP_NOTE);
+    let _ = writeln!(s, "{}\n", semantics::TOTAL_NOTE);
     for &rt in data.runtimes() {
         let _ = writeln!(s, "### {rt}\n");
         s += &fig(&figures::startup_stem(rt));
@@ -214,7 +217,13 @@ fn markdown(
         "## {} pull time per architecture, native vs wasm (the study's Figure 9)\n",
         figures::PULL_RUNTIME
     );
-    let _ = writeln!(s, "{}\n", figures::PULL_NOTE);
+    let _ = writeln!(
+        s,
+        "{} Measured over {}: {}.\n",
+        figures::PULL_NOTE,
+        semantics::link(data),
+        semantics::NETWORK_NOT_REPRODUCED
+    );
     s += &fig(&figures::pull_stem(figures::PULL_RUNTIME));
 
     s += "## Phases: where each runtime's time goes\n\n";
@@ -227,7 +236,12 @@ fn markdown(
     }
     s += "Medians of each phase per cell; *start phases Σ* is the sum of the start stage's \
           medians, beside the median time-to-main it adds up to run by run.\n\n";
+    let _ = writeln!(s, "{}\n", semantics::TOTAL_NOTE);
     s += &phases::tables(data);
+
+    s += "## Not reproduced yet\n\n";
+    s += &unreproduced::section(data);
+    s.push('\n');
 
     s += "## Failed runs\n\n";
     s += &tables::failures(data);

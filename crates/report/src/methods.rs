@@ -75,7 +75,14 @@ pub fn section(data: &Data) -> String {
     );
     s += "Definitions:\n\n\
 - **pull**: from the pull request until the image is ready to run; **time-to-main**: from the run \
-request to the workload's own start-of-main timestamp; **total**: from the run request to the exit.\n\
+request to the workload's own start-of-main timestamp; **total**: from the run request until the \
+runtime returned: for the floor at the workload's exit, for containerd (`ctr run --rm`) and Docker \
+(`docker run --rm`) after the container's removal too; **to exit**: total without that removal \
+(*task-delete*, *teardown*), the same span for every runtime.\n\
+- **precompiled**: the floor's wasm compiled ahead of the runs, untimed, its code kept when a fresh \
+run removes the image; containerd's precompiled variant compiles the module layer during the first \
+start after a pull, so its fresh runs compile inside the timed start and only its cached runs load \
+precompiled code. Tables name each; charts and findings never pair the two as the same thing.\n\
 - **fresh**: the image was removed from the runtime's store before each pull (what exactly, per \
 runtime, is in the table above); **cached**: it was left in place.\n\
 - Phases, in the order they happen, grouped by stage: the pull, the start (adds up to time-to-main), \

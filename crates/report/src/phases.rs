@@ -5,8 +5,9 @@ use crate::charts::{Bar, Figure, Group, Panel};
 use crate::data::{Data, Entry, image_order};
 use crate::figures::{missing, platform_label};
 use crate::num::f2;
+use crate::semantics::{StartKind, bar_label, start_kind, variant_label};
 use catalog::Workload;
-use records::{CellId, Code, Mode, Phase, Runtime, Stage};
+use records::{CellId, Mode, Phase, Runtime, Stage};
 use std::fmt::Write;
 
 /// What the phase charts and tables show and where their clocks are; repeated in report.md.
@@ -18,12 +19,18 @@ come from its own monotonic clock, containerd's from containerd's own event time
 `/tasks/exit`, `/tasks/delete`) and Docker's from dockerd's events (`pull`, `create`, `start`, \
 `die`); *main* is the workload's own, from its start-of-main to its end-of-main line. The phases \
 of the start stage add up to time-to-main and those of the pull stage to the pull time, run by \
-run; medians of phases need not add up exactly to the median of their sum.";
+run; medians of phases need not add up exactly to the median of their sum. Wasm bars stand \
+together only when their starts did the same thing with the code: *compiled at start* (JIT, and \
+containerd's precompiled variant on a fresh run, whose shim compiles the module layer during that \
+first start), or *precompiled code* (the floor's, compiled before the runs and untimed, kept when \
+fresh; containerd's on a cached run, loading what its first start compiled).";
 
 /// Lines under the chart's legend: the note, short enough for the chart's width.
-const CHART_NOTES: [&str; 2] = [
+const CHART_NOTES: [&str; 4] = [
     "Medians of verified runs, stacked in the order the phases happen; the start stage adds up to time-to-main.",
     "Clocks: the floor's own; containerd's event timestamps; dockerd's events; main: the workload's own lines.",
+    "Wasm bars are grouped by what the start did: compiled at start, or loaded precompiled code; precomp (ahead):",
+    "compiled before the runs, untimed; precomp (compiles): containerd's fresh start compiles the module layer.",
 ];
 
 pub fn stem(mode: Mode, workload: Workload) -> String {
@@ -61,20 +68,36 @@ fn stage_title(stage: Stage) -> &'static str {
         Stage::Pull => "pull: its phases add up to the pull time",
         Stage::Start => "start to main: its phases add up to time-to-main",
         Stage::Main => "main: the workload's own",
-        Stage::Exit => "exit: from the end of main until the runtime returned",
+        Stage::Exit => {
+            "exit: until the runtime returned (floor: at the exit; containerd, Docker: with the --rm teardown)"
+        }
     }
 }
 
-/// An (image, platform) every measured runtime is shown for, in chart order.
-fn image_platforms(data: &Data, runtimes: &[Runtime], workload: Workload) -> Vec<(Entry, bool)> {
-    let mut seen: Vec<Entry> = runtimes
+/// One group of a phase chart: an image on a platform, and for wasm what the start did with
+/// the code, so that only starts that did the same thing stand side by side.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Place {
+    entry: Entry,
+    kind: StartKind,
+    emulated: bool,
+}
+
+/// The (image, platform, kind of start) every measured runtime is shown for, in chart order.
+fn places(data: &Data, runtimes: &[Runtime], workload: Workload, mode: Mode) -> Vec<Place> {
+    let mut seen: Vec<(Entry, StartKind)> = runtimes
         .iter()
         .flat_map(|rt| data.entries(*rt, workload))
+        .map(|e| (e, start_kind(e.variant, mode)))
         .collect();
-    seen.sort_by_key(|e| (e.platform, image_order(e.image)));
-    seen.dedup_by_key(|e| (e.platform, e.image));
+    seen.sort_by_key(|(e, kind)| (e.platform, image_order(e.image), *kind));
+    seen.dedup_by_key(|(e, kind)| (e.platform, e.image, *kind));
     seen.into_iter()
-        .map(|e| (e, data.emulated_anywhere(e.platform)))
+        .map(|(entry, kind)| Place {
+            entry,
+            kind,
+            emulated: data.emulated_anywhere(entry.platform),
+        })
         .collect()
 }
 
@@ -91,14 +114,17 @@ fn figure(
         .iter()
         .map(|stage| Panel {
             title: stage_title(*stage).into(),
-            groups: image_platforms(data, runtimes, workload)
+            groups: places(data, runtimes, workload, mode)
                 .iter()
-                .map(|(entry, emulated)| Group {
-                    label: entry.image.language.to_string(),
-                    section: platform_label(entry.platform, *emulated),
+                .map(|place| Group {
+                    label: match place.kind {
+                        StartKind::Native => place.entry.image.language.to_string(),
+                        kind => format!("{}\n{}", place.entry.image.language, kind.group_label()),
+                    },
+                    section: platform_label(place.entry.platform, place.emulated),
                     bars: runtimes
                         .iter()
-                        .flat_map(|rt| bars(data, *rt, entry, mode, *stage, phases))
+                        .flat_map(|rt| bars(data, *rt, place, mode, *stage, phases))
                         .collect(),
                 })
                 .collect(),
@@ -117,22 +143,31 @@ fn figure(
     }
 }
 
-/// The bars of one runtime for one image and platform: one per variant it ran, or one that
-/// says why there is none.
+/// The bars of one runtime for one place: one per variant it ran whose start did what the
+/// place's did; one that says why there is none if it ran nothing of the image on the
+/// platform; none if it ran the image there, but only starts of another kind.
 fn bars(
     data: &Data,
     runtime: Runtime,
-    entry: &Entry,
+    place: &Place,
     mode: Mode,
     stage: Stage,
     phases: &[Phase],
 ) -> Vec<Bar> {
-    let cells: Vec<CellId> = data
+    let entry = &place.entry;
+    let ran: Vec<Entry> = data
         .entries(runtime, entry.image.workload)
         .into_iter()
         .filter(|e| e.image == entry.image && e.platform == entry.platform)
+        .collect();
+    let cells: Vec<CellId> = ran
+        .iter()
+        .filter(|e| start_kind(e.variant, mode) == place.kind)
         .map(|e| e.cell(runtime, mode))
         .collect();
+    if cells.is_empty() && !ran.is_empty() {
+        return Vec::new();
+    }
     if cells.is_empty() {
         let note = match data.unsupported_reason(runtime, entry.platform) {
             Some(_) => "unsupported",
@@ -147,10 +182,7 @@ fn bars(
     cells
         .iter()
         .map(|cell| {
-            let label = match cell.variant.code() {
-                Code::Native => runtime.to_string(),
-                code => format!("{runtime} {}", code.short()),
-            };
+            let label = bar_label(runtime, cell.variant, mode);
             let bar = match data.group(cell).filter(|g| g.verified > 0) {
                 Some(g) => {
                     let segments: Vec<(usize, f64)> = g
@@ -211,7 +243,7 @@ pub fn tables(data: &Data) -> String {
             let mut cells = vec![
                 g.cell.image.to_string(),
                 platform_label(g.cell.platform, g.emulated),
-                g.cell.variant.to_string(),
+                variant_label(g.cell.variant, g.cell.mode),
                 g.cell.mode.to_string(),
             ];
             cells.extend(
@@ -320,6 +352,102 @@ mod tests {
             }),
             sizes: None,
         }
+    }
+
+    /// "Precompiled" on a fresh run is not one thing: the floor loads code compiled before the
+    /// runs, containerd's shim compiles the layer during the start. Fresh, they stand in
+    /// different groups, containerd's beside the starts that compile; cached, together.
+    #[test]
+    fn fresh_precompiled_starts_are_not_paired() {
+        use Phase::*;
+        let mut runs = vec![
+            run(
+                Runtime::Floor,
+                Variant::Jit,
+                Platform::Wasm,
+                &[(Compile, 9.0), (Instantiate, 1.0)],
+            ),
+            run(
+                Runtime::Floor,
+                Variant::Precompiled,
+                Platform::Wasm,
+                &[(Load, 0.5), (Instantiate, 1.0)],
+            ),
+            run(
+                Runtime::Containerd,
+                Variant::WasmtimeShim,
+                Platform::Wasm,
+                &[(TaskCreate, 40.0), (TaskStart, 5.0)],
+            ),
+            run(
+                Runtime::Containerd,
+                Variant::WasmtimeShimPrecompiled,
+                Platform::Wasm,
+                &[(TaskCreate, 45.0), (TaskStart, 5.0)],
+            ),
+        ];
+        let cached: Vec<RunRecord> = runs
+            .iter()
+            .cloned()
+            .map(|r| RunRecord {
+                mode: Mode::Cached,
+                ..r
+            })
+            .collect();
+        runs.extend(cached);
+        let d = data(runs);
+        let figs = figures(&d);
+        let labels = |fig: &Figure| -> Vec<(String, Vec<String>)> {
+            fig.panels[0]
+                .groups
+                .iter()
+                .map(|g| {
+                    let bars = g.bars.iter().filter_map(|b| b.label.clone()).collect();
+                    (g.label.clone(), bars)
+                })
+                .collect()
+        };
+        let fresh = figs.iter().find(|f| f.stem == "phases-fresh-sort").unwrap();
+        assert_eq!(
+            labels(fresh),
+            [
+                (
+                    "rust\ncompiled at start".to_string(),
+                    vec![
+                        "floor jit".to_string(),
+                        "containerd jit".into(),
+                        "containerd precomp (compiles)".into()
+                    ]
+                ),
+                (
+                    "rust\nprecompiled code".to_string(),
+                    vec!["floor precomp (ahead)".to_string()]
+                ),
+            ]
+        );
+        let cached = figs
+            .iter()
+            .find(|f| f.stem == "phases-cached-sort")
+            .unwrap();
+        assert_eq!(
+            labels(cached)[1],
+            (
+                "rust\nprecompiled code".to_string(),
+                vec![
+                    "floor precomp (ahead)".to_string(),
+                    "containerd precomp (cached)".into()
+                ]
+            )
+        );
+        let table = tables(&d);
+        assert!(
+            table.contains("| sort-rust | wasm | wasmtime-shim-precompiled (fresh: compiles the layer during this start) | fresh |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| sort-rust | wasm | precompiled (compiled ahead of the runs, untimed; kept when fresh) | fresh |"),
+            "{table}"
+        );
     }
 
     /// Each stage is a panel holding only its own phases; a runtime that cannot run a platform
