@@ -3,6 +3,7 @@
 //! runtime `io.containerd.wasmtime.v1` resolves to our `containerd-shim-wasmtime-v1`).
 
 use crate::daemon::Daemon;
+use crate::deadline::{PROBE_TIMEOUT, succeeds_within};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -82,12 +83,13 @@ impl Containerd {
         let socket = dir.join("containerd.sock");
         daemon.wait_ready(READY_TIMEOUT, || {
             socket.exists()
-                && Command::new(CTR)
-                    .arg("--address")
-                    .arg(&socket)
-                    .arg("version")
-                    .output()
-                    .is_ok_and(|o| o.status.success())
+                && succeeds_within(
+                    Command::new(CTR)
+                        .arg("--address")
+                        .arg(&socket)
+                        .arg("version"),
+                    PROBE_TIMEOUT,
+                )
         })?;
         let snapshotter = snapshotter_for(&dir);
         Ok(Containerd {

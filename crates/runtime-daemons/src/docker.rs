@@ -3,6 +3,7 @@
 //! It manages its own containerd under the exec root.
 
 use crate::daemon::Daemon;
+use crate::deadline::{PROBE_TIMEOUT, output_within, succeeds_within};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -60,12 +61,13 @@ impl Dockerd {
         let probe = socket.clone();
         daemon.wait_ready(READY_TIMEOUT, move || {
             probe.exists()
-                && Command::new(DOCKER_CLIENT)
-                    .arg("--host")
-                    .arg(format!("unix://{}", probe.display()))
-                    .arg("version")
-                    .output()
-                    .is_ok_and(|o| o.status.success())
+                && succeeds_within(
+                    Command::new(DOCKER_CLIENT)
+                        .arg("--host")
+                        .arg(format!("unix://{}", probe.display()))
+                        .arg("version"),
+                    PROBE_TIMEOUT,
+                )
         })?;
         Ok(Dockerd { dir, daemon })
     }
@@ -88,10 +90,11 @@ impl Dockerd {
 
     /// `docker 20.10.24`.
     pub fn version(&self) -> String {
-        let out = self
-            .docker()
-            .args(["version", "--format", "{{.Server.Version}}"])
-            .output();
+        let out = output_within(
+            self.docker()
+                .args(["version", "--format", "{{.Server.Version}}"]),
+            PROBE_TIMEOUT,
+        );
         match out {
             Ok(o) if o.status.success() => {
                 format!("docker {}", String::from_utf8_lossy(&o.stdout).trim())

@@ -8,6 +8,7 @@
 pub mod binfmt;
 pub mod containerd;
 pub mod daemon;
+pub mod deadline;
 pub mod docker;
 
 pub use binfmt::Binfmt;
@@ -16,11 +17,10 @@ pub use docker::Dockerd;
 
 /// The first line a program prints for `--version`-like arguments, or why it could not.
 pub fn program_version(program: &str, args: &[&str]) -> anyhow::Result<String> {
-    use anyhow::Context;
-    let out = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .with_context(|| format!("{program} is not installed"))?;
+    let out = deadline::output_within(
+        std::process::Command::new(program).args(args),
+        deadline::PROBE_TIMEOUT,
+    )?;
     let text = String::from_utf8_lossy(&out.stdout);
     Ok(text.lines().next().unwrap_or("").trim().to_owned())
 }
