@@ -1,6 +1,6 @@
 //! Running a runtime's command-line client (`ctr`, `docker`) as its users do.
 
-use crate::deadline::{Watchdog, timed_out};
+use crate::deadline::{Watchdog, fired_error};
 use anyhow::{Context, Result};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
@@ -41,8 +41,18 @@ impl Timed {
 
 /// Runs a client command, keeping its output, timed from just before it is spawned. The
 /// client runs in a process group of its own, killed whole if it is not done within
-/// `timeout`; then the call is an error and the caller cleans up what the client started.
-pub fn timed(mut cmd: Command, what: &str, timeout: Duration) -> Result<Timed> {
+/// `timeout` or when the user asks the bench to stop; then the call is an error and the caller
+/// cleans up what the client started.
+pub fn timed(cmd: Command, what: &str, timeout: Duration) -> Result<Timed> {
+    call(cmd, what, timeout, true)
+}
+
+/// As [`timed`], but a stop request does not cut it: for the cleanup a stop runs.
+pub fn to_completion(cmd: Command, what: &str, timeout: Duration) -> Result<Timed> {
+    call(cmd, what, timeout, false)
+}
+
+fn call(mut cmd: Command, what: &str, timeout: Duration, stoppable: bool) -> Result<Timed> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -50,11 +60,11 @@ pub fn timed(mut cmd: Command, what: &str, timeout: Duration) -> Result<Timed> {
     let requested_unix_ns = protocol::now_unix_ns();
     let t = Instant::now();
     let child = cmd.spawn().with_context(|| format!("cannot run {what}"))?;
-    let watchdog = Watchdog::arm(child.id(), timeout);
+    let watchdog = Watchdog::arm(child.id(), timeout, stoppable);
     let output = child.wait_with_output();
     let elapsed = t.elapsed();
-    if watchdog.disarm() {
-        return Err(timed_out(what, timeout));
+    if let Some(e) = fired_error(watchdog.disarm(), what, timeout) {
+        return Err(e);
     }
     Ok(Timed {
         output: output.with_context(|| format!("cannot wait for {what}"))?,
@@ -66,7 +76,7 @@ pub fn timed(mut cmd: Command, what: &str, timeout: Duration) -> Result<Timed> {
 /// Runs a client command that removes something, within `timeout`: success, or an error saying
 /// the thing was not there (`absent`, the client's own words), are both fine.
 pub fn remove_with(cmd: Command, what: &str, absent: &str, timeout: Duration) -> Result<()> {
-    let call = timed(cmd, what, timeout)?;
+    let call = to_completion(cmd, what, timeout)?;
     let stderr = String::from_utf8_lossy(&call.output.stderr);
     if !call.output.status.success() && !stderr.contains(absent) {
         anyhow::bail!("{what} failed: {}", last_lines(&call.output.stderr));

@@ -2,7 +2,7 @@
 //! Each step is timed around the client, and split into containerd's own steps by the
 //! timestamps of its event stream ([`EventLog`]).
 
-use crate::client::{container_id, last_lines, remove_with, timed};
+use crate::client::{container_id, last_lines, remove_with, timed, to_completion};
 use crate::containerd_events::EventLog;
 use crate::events::first_at;
 use crate::resolve::Resolver;
@@ -65,7 +65,7 @@ impl ContainerdDriver<'_> {
         ] {
             let mut cmd = self.containerd.ctr();
             cmd.args(args);
-            let _ = timed(cmd, "ctr cleanup", CLEANUP_TIMEOUT);
+            let _ = to_completion(cmd, "ctr cleanup", CLEANUP_TIMEOUT);
         }
     }
 }

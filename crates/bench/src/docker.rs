@@ -2,7 +2,7 @@
 //! around the client and split into dockerd's own steps by the timestamps of its event stream
 //! (`docker events`, read in the background for the whole bench).
 
-use crate::client::{container_id, last_lines, remove_with, timed};
+use crate::client::{container_id, last_lines, remove_with, timed, to_completion};
 use crate::events::{Event, Log, first_at};
 use crate::runtime::{RuntimeDriver, Target};
 use crate::timeline::{Marks, Started, phases_between};
@@ -198,7 +198,7 @@ impl RuntimeDriver for DockerDriver<'_> {
                 // The killed client leaves its container running: remove it, best effort.
                 let mut rm = self.dockerd.docker();
                 rm.args(["rm", "--force", &name]);
-                let _ = timed(rm, "docker rm", Duration::from_secs(15));
+                let _ = to_completion(rm, "docker rm", Duration::from_secs(15));
                 return Err(e);
             }
         };

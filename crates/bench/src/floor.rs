@@ -104,9 +104,12 @@ impl Floor {
         phases: &mut Vec<PhaseTime>,
     ) -> Result<Pulled> {
         self.runtime.block_on(async {
-            tokio::time::timeout(timeout, self.pull_async(reference, platform, phases))
-                .await
-                .map_err(|_| timed_out(&format!("pulling {reference}"), timeout))?
+            tokio::select! {
+                pulled = tokio::time::timeout(timeout, self.pull_async(reference, platform, phases)) => {
+                    pulled.map_err(|_| timed_out(&format!("pulling {reference}"), timeout))?
+                }
+                () = crate::stop::until_requested() => Err(anyhow::Error::new(crate::stop::Stopped)),
+            }
         })
     }
 
@@ -267,7 +270,7 @@ impl Floor {
             bail!("the image has neither Entrypoint nor Cmd")
         };
         if pulled.platform.is_wasm() {
-            self.start_wasm(pulled, argv, precompiled)
+            self.start_wasm(pulled, argv, precompiled, timeout)
         } else {
             self.start_native(pulled, &entry, argv, timeout)
         }
@@ -323,6 +326,7 @@ impl Floor {
         pulled: &Pulled,
         argv: Vec<String>,
         precompiled: Option<&Path>,
+        timeout: Duration,
     ) -> Result<Started> {
         let module_file = pulled
             .module
@@ -363,15 +367,24 @@ impl Floor {
             ),
         };
         let prepared_unix_ns = requested_unix_ns + t.elapsed().as_nanos() as u64;
-        let outcome = self.wasm.run(
-            &module,
-            &Invocation {
-                args: argv,
-                env: vec![],
-                preopens,
-                output: wasi_runner::Output::Captured,
-            },
-        )?;
+        let outcome = self
+            .wasm
+            .run(
+                &module,
+                &Invocation {
+                    args: argv,
+                    env: vec![],
+                    preopens,
+                    output: wasi_runner::Output::Captured,
+                    deadline: Some(t + timeout),
+                    stop: Some(crate::stop::flag()),
+                },
+            )
+            .map_err(|e| match e.is::<wasi_runner::DeadlinePassed>() {
+                true if crate::stop::requested() => anyhow::Error::new(crate::stop::Stopped),
+                true => timed_out("the wasm module", timeout),
+                false => e,
+            })?;
         let total = t.elapsed();
         let instantiated_unix_ns = prepared_unix_ns + outcome.instantiate.as_nanos() as u64;
         Ok(Started {

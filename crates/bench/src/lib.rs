@@ -17,18 +17,21 @@ pub mod results;
 pub mod runtime;
 pub mod session;
 mod spawn;
+pub mod stop;
 pub mod timeline;
 pub mod verify;
 
 use anyhow::Result;
-use records::{ImageName, Mode, Platform, RunRecord, Unsupported, Variant};
+use records::{CellId, ImageName, Mode, Platform, RunRecord, Unsupported, Variant, Workload};
 pub use runtime::{RuntimeDriver, Target};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 pub use timeline::{Marks, Started};
 use verify::{Checksums, verify_run};
 
-/// What to measure.
-#[derive(Clone, Debug)]
+/// What to measure; saved beside the results (`plan.json`) so an interrupted bench can resume.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Plan {
     /// `<registry>/<namespace>`, e.g. `127.0.0.1:5000/wnb`.
     pub repository_prefix: String,
@@ -43,6 +46,13 @@ pub struct Plan {
     pub iterations: usize,
     /// How long one pull, or one run, may take before it is killed and recorded failed.
     pub run_timeout: Duration,
+    /// The checksum each workload must produce with its images' arguments, computed
+    /// independently of every runtime when the plan was made ([`verify::Checksums`]).
+    #[serde(default)]
+    pub expected_checksums: BTreeMap<Workload, u64>,
+    /// Cells already measured in full (by the run a `--resume` continues): not measured again.
+    #[serde(default)]
+    pub done: BTreeSet<CellId>,
 }
 
 /// The default deadline of one pull or run. The slowest run measured here, facedetect-cpp on
@@ -60,8 +70,20 @@ pub struct Cell {
     pub variant: Variant,
 }
 
+impl Cell {
+    pub fn id(&self, runtime: records::Runtime) -> CellId {
+        CellId {
+            runtime,
+            variant: self.variant,
+            image: self.image,
+            platform: self.platform,
+            mode: self.mode,
+        }
+    }
+}
+
 impl Plan {
-    /// Every cell `runtime` can run, in order.
+    /// Every cell `runtime` can run and that is not [`Plan::done`], in order.
     pub fn cells(&self, runtime: &dyn RuntimeDriver) -> Vec<Cell> {
         let mut cells = Vec::new();
         for &image in &self.images {
@@ -74,12 +96,15 @@ impl Plan {
                         if variant.uses_module_layer() && self.wasm_layer_tag.is_none() {
                             continue;
                         }
-                        cells.push(Cell {
+                        let cell = Cell {
                             image,
                             platform,
                             mode,
                             variant,
-                        });
+                        };
+                        if !self.done.contains(&cell.id(runtime.runtime())) {
+                            cells.push(cell);
+                        }
                     }
                 }
             }
@@ -193,6 +218,9 @@ pub fn bench_runtime(
                 reference,
             })
             .map_err(|e| format!("{e:#}"));
+        if stop::requested() {
+            break;
+        }
         // Cached means present before the pull: put it there, untimed.
         if cell.mode == Mode::Cached
             && let Ok(t) = &target
@@ -203,6 +231,10 @@ pub fn bench_runtime(
             ));
         }
         for i in 0..plan.warmup + plan.iterations {
+            if stop::requested() {
+                // The cell is incomplete: `--resume` measures it again, whole.
+                return records;
+            }
             let mut record = new_record(runtime, &cell, i, i < plan.warmup);
             let outcome = match &target {
                 Ok(target) => {
@@ -221,6 +253,8 @@ pub fn bench_runtime(
                         Err(e) => record.error = Some(e),
                     }
                 }
+                // Cut by a stop, not failed: not recorded.
+                Err(e) if e.is::<stop::Stopped>() => return records,
                 Err(e) => record.error = Some(format!("{e:#}")),
             }
             on_run(&record);

@@ -1,9 +1,12 @@
 //! `results/<timestamp>/`: every run in `runs.json`, the statistics in `summary.csv`, the
 //! environment, and the terminal table.
 
+use crate::Plan;
 use anyhow::{Context, Result};
-use records::{Environment, GroupSummary, RunRecord};
+use records::{CellId, Environment, GroupSummary, RunRecord, Runtime};
+use serde::{Deserialize, Serialize};
 use stats::Summary;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -155,6 +158,102 @@ impl RunLog {
             .and_then(|()| self.file.sync_data())
             .with_context(|| format!("cannot append to {}", self.path.display()))
     }
+}
+
+impl RunLog {
+    /// Opens `dir/runs.jsonl` to append to (a resumed bench).
+    pub fn append_to(dir: &Path) -> Result<RunLog> {
+        let path = dir.join(records::RUNS_JSONL);
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {} to append to", path.display()))?;
+        Ok(RunLog { file, path })
+    }
+}
+
+/// `plan.json`: what a bench set out to measure, written before its first run.
+pub const PLAN_JSON: &str = "plan.json";
+
+/// Everything `--resume` needs to finish a bench as it was started.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SavedPlan {
+    pub plan: Plan,
+    pub runtimes: Vec<Runtime>,
+    /// The registry speaks plain HTTP.
+    pub plain_http: bool,
+    /// The registry is the project's local one (started again on resume).
+    pub local_registry: bool,
+}
+
+impl SavedPlan {
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        write_whole(&dir.join(PLAN_JSON), &serde_json::to_vec_pretty(self)?)
+    }
+}
+
+/// An interrupted bench, read back to be finished.
+pub struct Resumed {
+    /// The plan, with every cell measured in full marked [`Plan::done`].
+    pub saved: SavedPlan,
+    /// The runs of those complete cells; the runs of a cell cut short were dropped (the cell
+    /// is measured again, whole).
+    pub kept: Vec<RunRecord>,
+    /// What the interrupted bench recorded of its environment, if it got that far.
+    pub environment: Option<Environment>,
+    /// `runs.jsonl`, holding exactly `kept`, open to append to.
+    pub log: RunLog,
+}
+
+/// Reads what the bench in `dir` completed, so that it can be finished into the same
+/// directory: its plan, its complete cells, its environment.
+pub fn resume(dir: &Path) -> Result<Resumed> {
+    let plan_path = dir.join(PLAN_JSON);
+    let text = std::fs::read_to_string(&plan_path).with_context(|| {
+        format!(
+            "cannot read {}: --resume takes a results directory written by `cargo xtask bench` (results/<timestamp>)",
+            plan_path.display()
+        )
+    })?;
+    let mut saved: SavedPlan = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a plan this version of the bench writes; start a new bench",
+            plan_path.display()
+        )
+    })?;
+    let runs = records::read_runs_log(&dir.join(records::RUNS_JSONL))?;
+    let per_cell = saved.plan.warmup + saved.plan.iterations;
+    let mut iterations: BTreeMap<CellId, BTreeSet<usize>> = BTreeMap::new();
+    for r in &runs {
+        iterations.entry(r.cell()).or_default().insert(r.iteration);
+    }
+    let complete: BTreeSet<CellId> = iterations
+        .into_iter()
+        .filter(|(_, seen)| seen.len() == per_cell && seen.iter().all(|&i| i < per_cell))
+        .map(|(cell, _)| cell)
+        .collect();
+    let kept: Vec<RunRecord> = runs
+        .into_iter()
+        .filter(|r| complete.contains(&r.cell()))
+        .collect();
+    let mut lines = Vec::new();
+    for r in &kept {
+        lines.extend(serde_json::to_vec(r)?);
+        lines.push(b'\n');
+    }
+    write_whole(&dir.join(records::RUNS_JSONL), &lines)?;
+    let env_path = dir.join("environment.json");
+    let environment = env_path
+        .exists()
+        .then(|| Environment::read(&env_path))
+        .transpose()?;
+    saved.plan.done.extend(complete);
+    Ok(Resumed {
+        saved,
+        kept,
+        environment,
+        log: RunLog::append_to(dir)?,
+    })
 }
 
 /// `<base>/<UTC timestamp>`, e.g. `results/20261127T013000Z`.

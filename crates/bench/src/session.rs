@@ -46,7 +46,9 @@ pub enum Event<'a> {
 }
 
 impl Session {
-    /// Measures every requested runtime in turn; returns every run and the environment.
+    /// Measures every requested runtime in turn; returns every run and the environment. A stop
+    /// request ([`crate::stop`]) ends it early, everything it started stopped and removed,
+    /// with `interrupted` set in the environment.
     pub fn run(&self, on_event: &mut dyn FnMut(Event)) -> (Vec<RunRecord>, Environment) {
         let mut env = Environment {
             started_utc: chrono::Utc::now().to_rfc3339(),
@@ -62,8 +64,10 @@ impl Session {
                 "release"
             }
             .into(),
+            interrupted: false,
+            resumed_utc: Vec::new(),
         };
-        let mut checksums = Checksums::default();
+        let mut checksums = Checksums::with_expected(self.plan.expected_checksums.clone());
         let mut records = Vec::new();
         // Handlers for foreign platforms, for the runtimes that start containers.
         let foreign: Vec<Platform> = self
@@ -93,6 +97,9 @@ impl Session {
         };
 
         for &runtime in &self.runtimes {
+            if crate::stop::requested() {
+                break;
+            }
             let mut info = RuntimeInfo::new(runtime);
             let result = match runtime {
                 Runtime::Floor => self.floor(&mut info, &mut checksums, on_event),
@@ -123,6 +130,7 @@ impl Session {
             env.runtimes.push(info);
         }
         drop(binfmt);
+        env.interrupted = crate::stop::requested();
         (records, env)
     }
 

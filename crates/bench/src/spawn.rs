@@ -8,18 +8,19 @@
 //! values prepared beforehand: no allocation, no lock, since the parent's other threads keep
 //! running in the same memory.
 
-use crate::deadline::{Watchdog, kill_group, timed_out};
+use crate::deadline::{Watchdog, fired_error, kill_group};
 use anyhow::{Context, Result, bail};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CloneFlags, clone};
 use nix::sys::wait::{WaitStatus, waitpid};
 use std::ffi::CString;
-use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{ExitStatus, Output};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+pub use wasi_runner::OUTPUT_LIMIT;
 
 /// The child's stack until it execs: the few frames of the callback and libc's wrappers.
 const CHILD_STACK_BYTES: usize = 64 * 1024;
@@ -167,7 +168,9 @@ pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spa
 impl Spawned {
     /// Waits for the child to exit, then kills what it left in its process group, and returns
     /// its output. A child still running after `timeout` is killed with its whole group, and
-    /// the run is an error naming `what`. The child is always reaped.
+    /// the run is an error naming `what`; so is output beyond [`OUTPUT_LIMIT`], and output
+    /// still held open at the deadline by a process that left the group. The child is always
+    /// reaped, and this returns within `timeout` and a moment.
     pub fn wait_with_output(self, timeout: Duration, what: &str) -> Result<Output> {
         let Spawned {
             pid,
@@ -175,16 +178,9 @@ impl Spawned {
             stderr,
         } = self;
         let pgid = pid.as_raw() as u32;
-        let reader = |fd: OwnedFd| {
-            std::thread::spawn(move || {
-                let mut bytes = Vec::new();
-                std::fs::File::from(fd)
-                    .read_to_end(&mut bytes)
-                    .map(|_| bytes)
-            })
-        };
-        let (stdout_reader, stderr_reader) = (reader(stdout), reader(stderr));
-        let watchdog = Watchdog::arm(pgid, timeout);
+        let deadline = Instant::now() + timeout;
+        let collector = std::thread::spawn(move || collect_output(stdout, stderr, deadline, pgid));
+        let watchdog = Watchdog::arm(pgid, timeout, true);
         let status = loop {
             match waitpid(pid, None) {
                 Ok(WaitStatus::Exited(_, code)) => break Ok((code & 0xff) << 8),
@@ -193,23 +189,196 @@ impl Spawned {
                 Err(e) => break Err(e),
             }
         };
-        // Orphans the workload left would hold its output open and keep the readers waiting.
+        // Orphans the workload left would hold its output open and keep the collector waiting.
         kill_group(pgid);
         let fired = watchdog.disarm();
-        let joined = |r: std::thread::JoinHandle<std::io::Result<Vec<u8>>>| {
-            r.join()
-                .map_err(|_| anyhow::anyhow!("an output reader panicked"))?
-                .context("cannot read the entry point's output")
-        };
-        let (out, err) = (joined(stdout_reader), joined(stderr_reader));
-        if fired {
-            return Err(timed_out(what, timeout));
+        let collected = collector
+            .join()
+            .map_err(|_| anyhow::anyhow!("the output collector panicked"))?
+            .context("cannot read the entry point's output")?;
+        if let Some(e) = fired_error(fired, what, timeout) {
+            return Err(e);
+        }
+        match collected.ending {
+            Ending::Closed => {}
+            Ending::Overflowed => bail!(
+                "{what} wrote more than {} MiB to its output and was killed",
+                OUTPUT_LIMIT >> 20
+            ),
+            Ending::StillHeld => bail!(
+                "{what} exited, but a process it started outside its process group still held \
+                 its output open {} s after the start; the run was abandoned",
+                timeout.as_secs_f64()
+            ),
         }
         let raw_status = status.context("cannot wait for the entry point")?;
         Ok(Output {
             status: <ExitStatus as std::os::unix::process::ExitStatusExt>::from_raw(raw_status),
-            stdout: out?,
-            stderr: err?,
+            stdout: collected.stdout,
+            stderr: collected.stderr,
         })
+    }
+}
+
+/// How reading a child's output ended.
+enum Ending {
+    /// Both pipes reached end of file.
+    Closed,
+    /// More than [`OUTPUT_LIMIT`] bytes: the group was killed.
+    Overflowed,
+    /// The deadline passed with a pipe still open.
+    StillHeld,
+}
+
+struct Collected {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    ending: Ending,
+}
+
+/// Reads both pipes until they close, the output passes [`OUTPUT_LIMIT`] (then kills group
+/// `pgid`), or `deadline` passes: never blocks past the deadline, whoever holds the pipes.
+fn collect_output(
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    deadline: Instant,
+    pgid: u32,
+) -> std::io::Result<Collected> {
+    let mut pipes = [(Some(stdout), Vec::new()), (Some(stderr), Vec::new())];
+    let mut chunk = vec![0u8; 64 * 1024];
+    let ending = loop {
+        let open: Vec<usize> = (0..2).filter(|&i| pipes[i].0.is_some()).collect();
+        if open.is_empty() {
+            break Ending::Closed;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break Ending::StillHeld;
+        }
+        let ready: Vec<usize> = {
+            let mut fds: Vec<PollFd> = open
+                .iter()
+                .map(|&i| PollFd::new(pipes[i].0.as_ref().unwrap().as_fd(), PollFlags::POLLIN))
+                .collect();
+            let wait = PollTimeout::try_from(left.as_millis().clamp(1, 60_000) as i32)
+                .unwrap_or(PollTimeout::MAX);
+            match poll(&mut fds, wait) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            open.iter()
+                .zip(&fds)
+                .filter(|(_, fd)| fd.revents().is_some_and(|r| !r.is_empty()))
+                .map(|(&i, _)| i)
+                .collect()
+        };
+        for i in ready {
+            let (fd, bytes) = &mut pipes[i];
+            let n = match nix::unistd::read(fd.as_ref().unwrap().as_raw_fd(), &mut chunk) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if n == 0 {
+                *fd = None;
+            } else {
+                bytes.extend_from_slice(&chunk[..n]);
+            }
+        }
+        if pipes[0].1.len() + pipes[1].1.len() > OUTPUT_LIMIT {
+            kill_group(pgid);
+            break Ending::Overflowed;
+        }
+    };
+    let [(_, stdout), (_, stderr)] = pipes;
+    Ok(Collected {
+        stdout,
+        stderr,
+        ending,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Misbehaving entry points, played by busybox's shell chrooted into a rootfs of its own
+    //! (Debian's `busybox-static`, which `cargo xtask setup` installs).
+    use super::*;
+
+    const BUSYBOX: &str = "/bin/busybox";
+
+    fn rootfs() -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("bin")).unwrap();
+        std::fs::copy(BUSYBOX, root.path().join("bin/busybox")).unwrap_or_else(|e| {
+            panic!("{BUSYBOX} is missing ({e}): install busybox-static (cargo xtask setup)")
+        });
+        // The shell gives background jobs /dev/null as stdin: an empty file reads the same.
+        std::fs::create_dir(root.path().join("dev")).unwrap();
+        std::fs::write(root.path().join("dev/null"), b"").unwrap();
+        // The shell finds the other applets the scripts use by name, on its PATH.
+        for applet in ["sh", "sleep", "setsid", "yes"] {
+            std::os::unix::fs::symlink("busybox", root.path().join("bin").join(applet)).unwrap();
+        }
+        root
+    }
+
+    fn shell(root: &Path, script: &str, timeout: Duration) -> Result<Output> {
+        let args = ["sh".to_owned(), "-c".to_owned(), script.to_owned()];
+        // busybox picks the applet from argv[0]: run it as `busybox sh -c …`.
+        spawn_chrooted(root, "/bin/busybox", &args)?.wait_with_output(timeout, "the script")
+    }
+
+    /// Every case must end well before this: a hang would show as this bound, not as a pass.
+    const BOUND: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn an_entry_point_that_loops_is_killed_at_its_deadline() {
+        let root = rootfs();
+        let t = Instant::now();
+        let err = shell(root.path(), "while :; do :; done", Duration::from_secs(1)).unwrap_err();
+        assert!(err.to_string().contains("timed out after 1 s"), "{err:#}");
+        assert!(t.elapsed() < BOUND);
+    }
+
+    #[test]
+    fn a_child_left_holding_the_output_is_killed_with_its_group() {
+        let root = rootfs();
+        let t = Instant::now();
+        // The shell exits at once; its background child keeps stdout open for 1000 s.
+        let out = shell(
+            root.path(),
+            "sleep 1000 & echo started",
+            Duration::from_secs(60),
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(out.status.success());
+        assert_eq!(out.stdout, b"started\n");
+        assert_eq!(out.stderr, b"", "the script did not run as written");
+        assert!(t.elapsed() < BOUND, "waited for the orphan");
+    }
+
+    #[test]
+    fn a_child_that_left_the_group_cannot_hold_the_run_past_its_deadline() {
+        let root = rootfs();
+        let t = Instant::now();
+        // setsid takes the child out of the group the deadline kills (the shell waits a
+        // second so that it has, before its exit kills the group); it ends by itself later.
+        let script = "setsid sleep 8 & sleep 1; echo started";
+        let err = shell(root.path(), script, Duration::from_secs(3)).unwrap_err();
+        assert!(err.to_string().contains("held its output open"), "{err:#}");
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "waited for the escaped child"
+        );
+    }
+
+    #[test]
+    fn an_entry_point_that_floods_its_output_is_killed() {
+        let root = rootfs();
+        let t = Instant::now();
+        let err = shell(root.path(), "yes", Duration::from_secs(60)).unwrap_err();
+        assert!(err.to_string().contains("MiB to its output"), "{err:#}");
+        assert!(t.elapsed() < BOUND);
     }
 }

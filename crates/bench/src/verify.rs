@@ -33,24 +33,46 @@ pub fn verify_run(
     Ok(run)
 }
 
-/// The checksum every run of a workload must reproduce; the first verified run sets it.
+/// The checksum every run of a workload must reproduce. Where the plan knows it (computed from
+/// the image's arguments independently of every runtime: [`crate::Plan::expected_checksums`])
+/// each run is checked against it, so a wrong run can never become the reference. Otherwise
+/// (an image whose arguments the plan cannot compute for) the first verified run sets it and
+/// the runs must agree with each other.
 #[derive(Default, Debug)]
 pub struct Checksums {
-    reference: BTreeMap<Workload, (u64, String)>,
+    expected: BTreeMap<Workload, u64>,
+    first_measured: BTreeMap<Workload, (u64, String)>,
 }
 
 impl Checksums {
+    pub fn with_expected(expected: BTreeMap<Workload, u64>) -> Checksums {
+        Checksums {
+            expected,
+            first_measured: BTreeMap::new(),
+        }
+    }
+
     /// Every language and platform of a workload (with the image's arguments) computes the
     /// same result; `who` names the run, for the error.
     pub fn check(&mut self, workload: Workload, checksum: u64, who: &str) -> Result<(), String> {
-        match self.reference.get(&workload) {
+        if let Some(&expected) = self.expected.get(&workload) {
+            return if checksum == expected {
+                Ok(())
+            } else {
+                Err(format!(
+                    "checksum {checksum:016x} is not the expected {expected:016x} (computed from the image's arguments when the plan was made): wrong result"
+                ))
+            };
+        }
+        match self.first_measured.get(&workload) {
             None => {
-                self.reference.insert(workload, (checksum, who.to_owned()));
+                self.first_measured
+                    .insert(workload, (checksum, who.to_owned()));
                 Ok(())
             }
-            Some((expected, _)) if *expected == checksum => Ok(()),
-            Some((expected, first)) => Err(format!(
-                "checksum {checksum:016x} differs from {expected:016x} of {first}: wrong result"
+            Some((first, _)) if *first == checksum => Ok(()),
+            Some((first, by)) => Err(format!(
+                "checksum {checksum:016x} differs from {first:016x} of {by} (no expected checksum is known for this workload; the runs disagree)"
             )),
         }
     }
@@ -94,6 +116,27 @@ mod tests {
             c.check(Workload::Matmul, 3, "d")
                 .unwrap_err()
                 .contains("of a")
+        );
+    }
+
+    #[test]
+    fn a_wrong_first_run_does_not_become_the_reference() {
+        let mut c = Checksums::with_expected([(Workload::Matmul, 7)].into());
+        // Planted: the first run (a warm-up, say) computed 8.
+        let planted = c.check(Workload::Matmul, 8, "warm-up #0").unwrap_err();
+        assert!(
+            planted.contains("not the expected 0000000000000007"),
+            "{planted}"
+        );
+        // Every right run after it still passes.
+        c.check(Workload::Matmul, 7, "#1").unwrap();
+        c.check(Workload::Matmul, 7, "#2").unwrap();
+        // A workload the plan has no expectation for falls back to agreement.
+        c.check(Workload::Sort, 2, "a").unwrap();
+        assert!(
+            c.check(Workload::Sort, 3, "b")
+                .unwrap_err()
+                .contains("disagree")
         );
     }
 }

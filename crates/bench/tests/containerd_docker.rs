@@ -25,6 +25,8 @@ fn plan(prefix: String, platforms: &[Platform]) -> Plan {
         warmup: 0,
         iterations: 2,
         run_timeout: bench::DEFAULT_RUN_TIMEOUT,
+        expected_checksums: Default::default(),
+        done: Default::default(),
     }
 }
 

@@ -45,6 +45,8 @@ fn plan(target: &Target, images: &[&str], platforms: &[Platform], modes: &[Mode]
         warmup: 0,
         iterations: 2,
         run_timeout: bench::DEFAULT_RUN_TIMEOUT,
+        expected_checksums: Default::default(),
+        done: Default::default(),
     }
 }
 

@@ -19,6 +19,13 @@ pub struct Environment {
     pub iterations: usize,
     /// The build profile of the bench itself (`release` or `debug`).
     pub bench_profile: String,
+    /// The bench was stopped (SIGINT, SIGTERM) before it measured every cell: the results
+    /// are partial, and `--resume` can complete them.
+    #[serde(default)]
+    pub interrupted: bool,
+    /// When each `--resume` that continued these results started (UTC, RFC 3339).
+    #[serde(default)]
+    pub resumed_utc: Vec<String>,
 }
 
 impl Environment {

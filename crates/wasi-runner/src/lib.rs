@@ -14,8 +14,9 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 /// The wasmtime release this crate is built with, read from Cargo.lock by the build script.
 pub const WASMTIME_VERSION: &str = env!("WNB_WASMTIME_VERSION");
 
-/// Captured output is bounded so a runaway module cannot exhaust memory.
-const OUTPUT_LIMIT: usize = 64 << 20;
+/// Captured output is bounded so a runaway module cannot exhaust memory (the floor's native
+/// runs share the bound).
+pub const OUTPUT_LIMIT: usize = 64 << 20;
 
 /// A host directory the module may open, under a guest path such as `/data`.
 #[derive(Clone, Debug)]
@@ -34,6 +35,91 @@ pub struct Invocation {
     pub preopens: Vec<Preopen>,
     /// Where the module's stdout and stderr go.
     pub output: Output,
+    /// When the module is stopped if it has not returned: at the first loop back-edge or
+    /// function entry after it (wasmtime's epoch interruption). `None` runs to completion.
+    pub deadline: Option<std::time::Instant>,
+    /// Set by someone else to stop the module before its deadline (as at the deadline); only
+    /// looked at when there is a deadline.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+/// The error of a run stopped at its [`Invocation::deadline`].
+#[derive(Debug)]
+pub struct DeadlinePassed;
+
+impl std::fmt::Display for DeadlinePassed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the module was still running at its deadline and was stopped")
+    }
+}
+
+impl std::error::Error for DeadlinePassed {}
+
+/// The error of a run whose captured output passed [`OUTPUT_LIMIT`].
+#[derive(Debug)]
+pub struct OutputOverflowed;
+
+impl std::fmt::Display for OutputOverflowed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the module wrote more than {} MiB to its output",
+            OUTPUT_LIMIT >> 20
+        )
+    }
+}
+
+impl std::error::Error for OutputOverflowed {}
+
+/// Bumps the engine's epoch once, at a deadline or when `stop` is set, unless dropped first.
+/// A store whose deadline callback sees neither (another run's bump) continues.
+struct EpochAlarm {
+    cancel: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EpochAlarm {
+    fn arm(engine: Engine, at: std::time::Instant, stop: Option<StopFlag>) -> EpochAlarm {
+        // How often the alarm looks at `stop` (never the thread running the module).
+        const POLL: std::time::Duration = std::time::Duration::from_millis(50);
+        let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            loop {
+                let left = at.saturating_duration_since(std::time::Instant::now());
+                let wait = if stop.is_some() { left.min(POLL) } else { left };
+                match cancelled.recv_timeout(wait) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                        if left <= wait || is_set(&stop) =>
+                    {
+                        engine.increment_epoch();
+                        return;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                    _ => return,
+                }
+            }
+        });
+        EpochAlarm {
+            cancel: Some(cancel),
+            thread: Some(thread),
+        }
+    }
+}
+
+type StopFlag = std::sync::Arc<std::sync::atomic::AtomicBool>;
+
+fn is_set(stop: &Option<StopFlag>) -> bool {
+    stop.as_ref()
+        .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+impl Drop for EpochAlarm {
+    fn drop(&mut self) {
+        drop(self.cancel.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Where a module's stdout and stderr go.
@@ -66,7 +152,10 @@ pub struct WasiRunner {
 
 impl WasiRunner {
     pub fn new() -> Result<WasiRunner> {
-        let config = Config::new();
+        let mut config = Config::new();
+        // Generated code checks the epoch at loop back-edges and function entries, so a run
+        // can be stopped at its deadline (a few per cent of compute, measured in the README).
+        config.epoch_interruption(true);
         let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("cannot create the wasmtime engine")?;
@@ -161,6 +250,32 @@ impl WasiRunner {
         }
         let started = std::time::Instant::now();
         let mut store = Store::new(&self.engine, builder.build_p1());
+        let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let _alarm = match invocation.deadline {
+            Some(at) => {
+                let flag = stopped.clone();
+                let stop = invocation.stop.clone();
+                store.set_epoch_deadline(1);
+                store.epoch_deadline_callback(move |_| {
+                    if std::time::Instant::now() >= at || is_set(&stop) {
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                        Err(wasmtime::Error::msg(DeadlinePassed.to_string()))
+                    } else {
+                        Ok(wasmtime::UpdateDeadline::Continue(1))
+                    }
+                });
+                Some(EpochAlarm::arm(
+                    self.engine.clone(),
+                    at,
+                    invocation.stop.clone(),
+                ))
+            }
+            // Far enough never to be reached, close enough not to overflow the epoch.
+            None => {
+                store.set_epoch_deadline(u64::MAX / 2);
+                None
+            }
+        };
         let mut linker: Linker<WasiP1Ctx> = Linker::new(&self.engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
         let instance = linker
@@ -173,15 +288,24 @@ impl WasiRunner {
             .context("the module has no `_start`: it is not a WASI command")?;
         let instantiate = started.elapsed();
         let called = std::time::Instant::now();
-        let exit_code = match start.call(&mut store, ()) {
+        let returned = start.call(&mut store, ());
+        let execute = called.elapsed();
+        drop(store);
+        // A full pipe makes the guest's writes fail, and the guest then exits or traps: the
+        // overflow is the cause to report.
+        if stdout.contents().len() >= OUTPUT_LIMIT || stderr.contents().len() >= OUTPUT_LIMIT {
+            return Err(OutputOverflowed.into());
+        }
+        let exit_code = match returned {
             Ok(()) => 0,
             Err(e) => match e.downcast_ref::<I32Exit>() {
                 Some(exit) => exit.0,
+                None if stopped.load(std::sync::atomic::Ordering::SeqCst) => {
+                    return Err(DeadlinePassed.into());
+                }
                 None => return Err(anyhow::Error::from(e).context("the module trapped")),
             },
         };
-        let execute = called.elapsed();
-        drop(store);
         Ok(Outcome {
             exit_code,
             stdout: stdout.contents().to_vec(),
@@ -229,5 +353,60 @@ mod tests {
             .unwrap();
         assert_eq!(out.exit_code, 3);
         assert_eq!(out.stdout, b"hi\n");
+    }
+
+    #[test]
+    fn a_module_that_never_returns_is_stopped_at_its_deadline() {
+        let wat = r#"(module
+            (memory (export "memory") 1)
+            (func (export "_start") (loop $forever (br $forever))))"#;
+        let runner = WasiRunner::new().unwrap();
+        let module = Module::new(runner.engine(), wat).unwrap();
+        let started = std::time::Instant::now();
+        let err = runner
+            .run(
+                &module,
+                &Invocation {
+                    args: vec!["t".into()],
+                    deadline: Some(started + std::time::Duration::from_millis(300)),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
+        assert!(err.is::<DeadlinePassed>(), "{err:#}");
+        // Bounded, not timed: an epoch that never fired would hang here, not run late.
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        // The engine is still usable afterwards, with and without a deadline.
+        let quick = Module::new(runner.engine(), r#"(module (func (export "_start")))"#).unwrap();
+        let done = runner.run(&quick, &Invocation::default()).unwrap();
+        assert_eq!(done.exit_code, 0);
+    }
+
+    #[test]
+    fn a_module_that_floods_its_output_is_refused() {
+        // Writes the same 64 KiB from memory to stdout until a write fails, then exits 1.
+        let wat = r#"(module
+            (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+            (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+            (memory (export "memory") 2)
+            (func (export "_start")
+                (i32.store (i32.const 0) (i32.const 1024))
+                (i32.store (i32.const 4) (i32.const 65536))
+                (loop $more
+                    (br_if $more (i32.eqz (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
+                (call $exit (i32.const 1))))"#;
+        let runner = WasiRunner::new().unwrap();
+        let module = Module::new(runner.engine(), wat).unwrap();
+        let err = runner
+            .run(
+                &module,
+                &Invocation {
+                    args: vec!["t".into()],
+                    deadline: Some(std::time::Instant::now() + std::time::Duration::from_secs(60)),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
+        assert!(err.is::<OutputOverflowed>(), "{err:#}");
     }
 }

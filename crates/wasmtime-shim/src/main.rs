@@ -133,6 +133,10 @@ impl Sandbox for WasmtimeSandbox {
                 writable: true,
             }],
             output: Output::Inherited,
+            // The container is stopped as any other is: containerd kills its process (the
+            // bench's run deadline does that through the task), which ends the guest.
+            deadline: None,
+            stop: None,
         };
         // wasmtime-wasi's synchronous API must not run on an async runtime's thread.
         let outcome = std::thread::scope(|scope| {

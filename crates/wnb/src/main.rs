@@ -126,8 +126,9 @@ struct BenchArgs {
     warmup: usize,
     /// Seconds one pull or one run may take; past it the run (its process group, or the
     /// runtime's client and the container it started) is killed and recorded failed, and the
-    /// bench goes on. The default leaves 20× the slowest run measured here (facedetect on
-    /// riscv64 under qemu, about 2.5 s). Not yet applied to the floor's wasm runs.
+    /// bench goes on (a wasm module in the floor is stopped by wasmtime's epoch interruption).
+    /// The default leaves 20× the slowest run measured here (facedetect on riscv64 under
+    /// qemu, about 2.5 s).
     #[arg(long, value_name = "SECONDS", default_value_t = bench::DEFAULT_RUN_TIMEOUT.as_secs_f64())]
     run_timeout: f64,
     /// HOST[:PORT]/NAMESPACE to pull from; default: the local registry (namespace wnb).
@@ -151,6 +152,15 @@ struct BenchArgs {
     /// Where results/<timestamp>/ goes.
     #[arg(long, default_value_os_t = workspace_root().join("results"))]
     results: PathBuf,
+    /// The image definitions, for the checksum each workload must produce with its images'
+    /// arguments (computed here, independently of every runtime).
+    #[arg(long, default_value_os_t = workspace_root().join("images"))]
+    definitions: PathBuf,
+    /// Finish an interrupted bench: DIR is its results/<timestamp>. The cells it measured in
+    /// full are kept, the rest are measured into DIR with the plan it saved (plan.json); the
+    /// options that choose what to measure are not used.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["images", "platforms", "modes", "runtimes", "registry", "wasm_layer_tag"])]
+    resume: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -412,17 +422,23 @@ fn parse_platform(s: &str) -> std::result::Result<platform::Platform, String> {
         .map_err(|e: platform::UnknownPlatform| e.to_string())
 }
 
-fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
+fn local_registry_up(build_dir: &Path) -> Result<local_registry::LocalRegistry> {
+    let local = local_registry::LocalRegistry::new(
+        local_registry::DEFAULT_ADDR.parse()?,
+        &build_dir.join("registry"),
+    )?;
+    local.up()?;
+    Ok(local)
+}
+
+/// The plan the options ask for (a new bench, not a resumed one).
+fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedPlan> {
     let (prefix, local) = match &args.registry {
         Some(r) => (r.trim_end_matches('/').to_owned(), false),
-        None => {
-            let local = local_registry::LocalRegistry::new(
-                local_registry::DEFAULT_ADDR.parse()?,
-                &build_dir.join("registry"),
-            )?;
-            local.up()?;
-            (format!("{}/wnb", local.host()), true)
-        }
+        None => (
+            format!("{}/wnb", local_registry_up(build_dir)?.host()),
+            true,
+        ),
     };
     let target = oci_push::Target::parse(&prefix, &args.tag, args.insecure)?;
     let images = if args.images.is_empty() {
@@ -448,13 +464,14 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
             None
         }
     };
-    let shim = build_dir.join(SHIM_DIR);
-    let shim_dir = shim.join(SHIM_BINARY).exists().then_some(shim);
-    if shim_dir.is_none() {
-        log(
-            "no containerd-shim-wasmtime-v1 in the build directory (`cargo xtask build` builds it): containerd's wasm rows are skipped",
-        );
-    }
+    let definitions =
+        oci_image::load_definitions(&args.definitions, build_dir).with_context(|| {
+            format!(
+                "cannot read the image definitions in {}",
+                args.definitions.display()
+            )
+        })?;
+    let expected_checksums = expected_checksums(&definitions, &images)?;
     let plan = bench::Plan {
         repository_prefix: prefix,
         tag: args.tag.clone(),
@@ -481,31 +498,120 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
                     args.run_timeout
                 )
             })?,
+        expected_checksums,
+        done: Default::default(),
     };
-    let session = bench::session::Session {
+    Ok(bench::results::SavedPlan {
         plan,
         runtimes: if args.runtimes.is_empty() {
             Runtime::ALL.to_vec()
         } else {
             args.runtimes.clone()
         },
+        plain_http: local || target.insecure,
+        local_registry: local,
+    })
+}
+
+/// The checksum each benched workload must produce, from its images' definitions.
+fn expected_checksums(
+    definitions: &[oci_image::ImageSpec],
+    images: &[ImageName],
+) -> Result<std::collections::BTreeMap<records::Workload, u64>> {
+    let mut expected = std::collections::BTreeMap::new();
+    for image in images {
+        let spec = definitions
+            .iter()
+            .find(|s| s.image == *image)
+            .with_context(|| format!("no image definition for {image}"))?;
+        let files = |guest: &str| {
+            spec.files
+                .iter()
+                .find(|f| f.path == guest)
+                .map(|f| f.source.clone())
+        };
+        for p in &spec.platforms {
+            let Some(sum) = expected::checksum(image.workload, &p.args, &files)
+                .with_context(|| format!("cannot compute the expected result of {image}"))?
+            else {
+                log(&format!(
+                    "{image}: no expected checksum for its arguments; its runs must agree with each other"
+                ));
+                continue;
+            };
+            if let Some(other) = expected.insert(image.workload, sum)
+                && other != sum
+            {
+                anyhow::bail!(
+                    "the images of {} are defined with different arguments: the bench checks one result per workload",
+                    image.workload
+                );
+            }
+        }
+    }
+    Ok(expected)
+}
+
+fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
+    bench::stop::install_handlers()?;
+    let (dir, saved, kept, mut run_log, previous_environment) = match &args.resume {
+        Some(dir) => {
+            let resumed = bench::results::resume(dir)?;
+            if resumed.saved.local_registry {
+                local_registry_up(build_dir)?;
+            }
+            log(&format!(
+                "resuming {}: {} complete cells kept ({} runs)",
+                dir.display(),
+                resumed.saved.plan.done.len(),
+                resumed.kept.len()
+            ));
+            (
+                dir.clone(),
+                resumed.saved,
+                resumed.kept,
+                resumed.log,
+                resumed.environment,
+            )
+        }
+        None => {
+            let saved = new_plan(build_dir, args)?;
+            let dir = bench::results::timestamped_dir(&args.results);
+            let run_log = bench::results::RunLog::create(&dir)?;
+            saved.save(&dir)?;
+            (dir, saved, Vec::new(), run_log, None)
+        }
+    };
+    let target = oci_push::Target::parse(
+        &saved.plan.repository_prefix,
+        &saved.plan.tag,
+        saved.plain_http && !saved.local_registry,
+    )?;
+    let shim = build_dir.join(SHIM_DIR);
+    let shim_dir = shim.join(SHIM_BINARY).exists().then_some(shim);
+    if shim_dir.is_none() {
+        log(
+            "no containerd-shim-wasmtime-v1 in the build directory (`cargo xtask build` builds it): containerd's wasm rows are skipped",
+        );
+    }
+    let session = bench::session::Session {
+        plan: saved.plan.clone(),
+        runtimes: saved.runtimes.clone(),
         state_dir: build_dir.to_owned(),
         shim_dir,
-        plain_http: local || target.insecure,
+        plain_http: saved.plain_http,
         registry_client: oci_push::client(&target),
         registry_auth: oci_client::secrets::RegistryAuth::Anonymous,
     };
-    let dir = bench::results::timestamped_dir(&args.results);
-    let mut run_log = bench::results::RunLog::create(&dir)?;
     let mut log_error: Option<anyhow::Error> = None;
     log(&format!(
-        "each run is appended to {} as it is made",
+        "each run is appended to {} as it is made; Ctrl-C stops cleanly and says how to resume",
         dir.join(records::RUNS_JSONL).display()
     ));
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut bar = indicatif::ProgressBar::hidden();
     let mut last_cell = None;
-    let (records, environment) = session.run(&mut |event| match event {
+    let (new_records, mut environment) = session.run(&mut |event| match event {
         bench::session::Event::Starting { runtime, runs } => {
             bar.finish_and_clear();
             log(&format!("{runtime}: {runs} runs"));
@@ -543,6 +649,15 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
         }
     });
     bar.finish_and_clear();
+    if let Some(previous) = previous_environment {
+        environment.resumed_utc = previous.resumed_utc;
+        environment
+            .resumed_utc
+            .push(environment.started_utc.clone());
+        environment.started_utc = previous.started_utc;
+    }
+    let mut records = kept;
+    records.extend(new_records);
     let groups = records::summarise(&records);
     bench::results::write(&dir, &records, &groups, &environment)?;
     if let Some(e) = log_error {
@@ -566,7 +681,15 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
         dir.display(),
         records.len()
     ));
-    write_report(build_dir, &dir, None)
+    write_report(build_dir, &dir, None)?;
+    if environment.interrupted {
+        anyhow::bail!(
+            "interrupted: every run completed so far is in {}; finish it with `cargo xtask bench --resume {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn write_report(build_dir: &Path, results: &Path, sizes: Option<PathBuf>) -> Result<()> {

@@ -102,6 +102,11 @@ const APT_REQUIREMENTS: &[AptRequirement] = &[
         provides: "dockerd",
         package: "docker.io",
     },
+    // The bench's misbehaving-workload tests run busybox's shell chrooted (a static binary).
+    AptRequirement {
+        provides: "/bin/busybox",
+        package: "busybox-static",
+    },
     // Building containerd-shim-wasmtime-v1 (the containerd-shim-wasm library).
     AptRequirement {
         provides: "protoc",

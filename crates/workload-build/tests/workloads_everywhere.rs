@@ -77,6 +77,8 @@ fn run(dir: &Path, artifact: &Artifact, args: &[Arg]) -> Outcome {
                 },
             ],
             output: wasi_runner::Output::Captured,
+            deadline: None,
+            stop: None,
         };
         let o = runner
             .run(&module, &invocation)
