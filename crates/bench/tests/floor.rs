@@ -256,7 +256,7 @@ fn an_entry_point_that_exits_non_zero_is_reported_as_failed() {
 }
 
 #[test]
-fn a_native_run_past_its_deadline_is_killed_and_the_bench_goes_on() {
+fn a_run_past_its_deadline_is_killed_and_the_bench_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
     // matmul 3000 runs for tens of seconds here.
     let defs = matmul_definition_with_n(&tmp.path().join("slow-images"), "3000");
@@ -264,20 +264,21 @@ fn a_native_run_past_its_deadline_is_killed_and_the_bench_goes_on() {
     let mut plan = plan(
         &target,
         &["matmul-rust"],
-        &[Platform::Amd64],
+        &[Platform::Amd64, Platform::Wasm],
         &[Mode::Cached],
     );
     plan.run_timeout = std::time::Duration::from_secs(2);
     let started = std::time::Instant::now();
     let records = run(tmp.path(), &target, &plan);
-    // Both runs were cut at their deadline (matmul 3000 takes tens of seconds here), not
-    // waited for: the deadline mechanism, not a speed, is what this bounds.
+    // Every run was cut at its deadline (matmul 3000 takes tens of seconds here, natively
+    // and in wasm: JIT and precompiled), not waited for: the deadline mechanism, not a
+    // speed, is what this bounds.
+    assert_eq!(records.len(), 2 * 3, "every planned run is reported");
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(2 * (2 + 5)),
+        started.elapsed() < std::time::Duration::from_secs(6 * (2 + 5)),
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(records.len(), 2, "every planned run is reported");
     for r in &records {
         assert!(!r.ok, "{r:?}");
         let e = r.error.as_deref().unwrap();

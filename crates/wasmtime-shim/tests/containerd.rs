@@ -15,6 +15,7 @@ use runtime_daemons::Containerd;
 use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::{Duration, Instant};
 use test_support::{push_specs, push_test_images, start_registry, workspace_root};
 
 const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-wasmtime-v1");
@@ -344,6 +345,59 @@ fn a_wasm_layer_is_compiled_once_then_loaded_precompiled() {
         2
     );
     assert_eq!(count(&after_second, "wasmtime-shim: compiled module"), 0);
+    drop(rt);
+    drop(containerd);
+    reg.down().unwrap();
+}
+
+#[test]
+fn a_wasm_module_past_its_deadline_is_killed_with_its_container() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = start_registry(tmp.path());
+    // matmul 3000 computes for tens of seconds in wasm here.
+    let defs = test_support::matmul_definition_with_n(&tmp.path().join("slow-images"), "3000");
+    let registry = push_test_images(
+        &reg,
+        tmp.path(),
+        Some(&defs),
+        &["matmul-rust"],
+        "slow",
+        "latest",
+        WasmLayerForm::InTarball,
+    );
+    let containerd = start_containerd(tmp.path());
+    let rt = runtime(&containerd, &registry);
+    let reference = format!("{}/matmul-rust:latest", registry.repository_prefix());
+    let target = target("matmul-rust", Platform::Wasm, &reference);
+    rt.pull(&target, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let started = Instant::now();
+    let err = rt
+        .run(&target, Duration::from_secs(2))
+        .err()
+        .expect("a run of tens of seconds must be cut at 2 s");
+    assert!(
+        format!("{err:#}").contains("timed out after 2 s"),
+        "{err:#}"
+    );
+    // Bounded, not timed: the deadline plus the cleanup's own deadlines.
+    assert!(started.elapsed() < Duration::from_secs(2 + 3 * 15));
+    // The container, its task and the shim that ran it are gone.
+    for what in [&["containers", "ls", "-q"][..], &["tasks", "ls", "-q"]] {
+        let out = containerd.ctr().args(what).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "", "{what:?}");
+    }
+    let shims = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| {
+            c.contains("containerd-shim-wasmtime-v1") && c.contains(&*tmp.path().to_string_lossy())
+        })
+        .count();
+    assert_eq!(shims, 0, "a shim of this containerd still runs");
     drop(rt);
     drop(containerd);
     reg.down().unwrap();
