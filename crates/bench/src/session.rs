@@ -140,7 +140,10 @@ impl Session {
         checksums: &mut Checksums,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Vec<RunRecord>> {
-        info.version = format!("in-process, wasmtime {}", wasi_runner::WASMTIME_VERSION);
+        info.version = format!(
+            "in-process, wasmtime {} with epoch interruption (wasm runs stop at their deadline)",
+            wasi_runner::WASMTIME_VERSION
+        );
         info.fresh_removes = "its whole content store and every unpacked rootfs (precompiled modules are kept: they are prepared ahead of time, outside any start)".into();
         let floor = Floor::new(
             &self.state_dir.join("floor"),

@@ -338,6 +338,7 @@ mod tests {
         let t = Instant::now();
         let err = shell(root.path(), "while :; do :; done", Duration::from_secs(1)).unwrap_err();
         assert!(err.to_string().contains("timed out after 1 s"), "{err:#}");
+        eprintln!("loop cut after {:?} (deadline 1 s)", t.elapsed());
         assert!(t.elapsed() < BOUND);
     }
 
@@ -355,6 +356,7 @@ mod tests {
         assert!(out.status.success());
         assert_eq!(out.stdout, b"started\n");
         assert_eq!(out.stderr, b"", "the script did not run as written");
+        eprintln!("returned after {:?} with the orphan killed", t.elapsed());
         assert!(t.elapsed() < BOUND, "waited for the orphan");
     }
 
@@ -379,6 +381,7 @@ mod tests {
         let t = Instant::now();
         let err = shell(root.path(), "yes", Duration::from_secs(60)).unwrap_err();
         assert!(err.to_string().contains("MiB to its output"), "{err:#}");
+        eprintln!("flood cut after {:?}", t.elapsed());
         assert!(t.elapsed() < BOUND);
     }
 }

@@ -9,6 +9,7 @@
 
 use anyhow::{Context, Result, bail};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -192,6 +193,9 @@ impl LocalRegistry {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
+            // Its own process group: Ctrl-C at the terminal of the command that started it
+            // must not stop a registry meant to outlive that command.
+            .process_group(0)
             .spawn()
             .with_context(|| format!("cannot start {REGISTRY_BINARY}"))?;
         let pid = child.id();

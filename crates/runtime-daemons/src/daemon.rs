@@ -8,6 +8,7 @@ use crate::deadline::exited_within;
 use anyhow::{Context, Result, bail};
 use rustix::fd::AsFd;
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,10 +39,13 @@ impl Daemon {
         stop_stale(pid_file, marker, STOP_GRACE);
         let out = std::fs::File::create(log)
             .with_context(|| format!("cannot create {}", log.display()))?;
+        // A process group of its own: Ctrl-C at the terminal reaches the bench only, which
+        // then stops the daemon itself, after removing what it ran in it.
         let child = cmd
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
+            .process_group(0)
             .spawn()
             .with_context(|| format!("cannot start {name}"))?;
         let pid = child.id() as i32;

@@ -148,18 +148,41 @@ pub struct Outcome {
 /// A wasmtime engine set up for wasip1 command modules.
 pub struct WasiRunner {
     engine: Engine,
+    interruption: Interruption,
+}
+
+/// Whether the engine's code can be stopped at a deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interruption {
+    /// Generated code checks wasmtime's epoch at every loop back-edge and function entry, so
+    /// a run stops at its [`Invocation::deadline`]. The checks cost compile time and compute
+    /// (measured: README, "Bench").
+    Epoch,
+    /// No checks: a run ends only when the module returns or the process is killed (what a
+    /// container process is, under a shim; runwasi's own wasmtime shim has none either).
+    None,
 }
 
 impl WasiRunner {
+    /// An engine whose runs can be stopped at their deadline ([`Interruption::Epoch`]).
     pub fn new() -> Result<WasiRunner> {
+        WasiRunner::with(Interruption::Epoch)
+    }
+
+    pub fn with(interruption: Interruption) -> Result<WasiRunner> {
         let mut config = Config::new();
-        // Generated code checks the epoch at loop back-edges and function entries, so a run
-        // can be stopped at its deadline (a few per cent of compute, measured in the README).
-        config.epoch_interruption(true);
+        config.epoch_interruption(interruption == Interruption::Epoch);
         let engine = Engine::new(&config)
             .map_err(anyhow::Error::from)
             .context("cannot create the wasmtime engine")?;
-        Ok(WasiRunner { engine })
+        Ok(WasiRunner {
+            engine,
+            interruption,
+        })
+    }
+
+    pub fn interruption(&self) -> Interruption {
+        self.interruption
     }
 
     pub fn engine(&self) -> &Engine {
@@ -252,6 +275,10 @@ impl WasiRunner {
         let mut store = Store::new(&self.engine, builder.build_p1());
         let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let _alarm = match invocation.deadline {
+            Some(_) if self.interruption == Interruption::None => {
+                bail!("a deadline needs an engine built with epoch interruption")
+            }
+            None if self.interruption == Interruption::None => None,
             Some(at) => {
                 let flag = stopped.clone();
                 let stop = invocation.stop.clone();
@@ -374,6 +401,10 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.is::<DeadlinePassed>(), "{err:#}");
+        eprintln!(
+            "loop stopped after {:?} (deadline 300 ms)",
+            started.elapsed()
+        );
         // Bounded, not timed: an epoch that never fired would hang here, not run late.
         assert!(started.elapsed() < std::time::Duration::from_secs(30));
         // The engine is still usable afterwards, with and without a deadline.
