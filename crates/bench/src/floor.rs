@@ -9,8 +9,9 @@
 //! volumes writable — JIT-compiled, or loaded from a module precompiled once and cached by
 //! module digest and engine configuration.
 
+use crate::ForeignImage;
 use crate::deadline::timed_out;
-use crate::resolve::{PlatformManifest, platform_manifest};
+use crate::resolve::{PlatformManifest, offered_platforms, platform_manifest};
 use crate::runtime::{RuntimeDriver, Target};
 use crate::spawn::spawn_chrooted;
 use crate::timeline::{Marks, Started};
@@ -75,6 +76,60 @@ impl Floor {
             client,
             auth,
             wasm: WasiRunner::new()?,
+        })
+    }
+
+    /// What an image named by reference (not built by this project) runs: its platforms of
+    /// ours, and the workload and language its start line names, learnt by pulling and
+    /// running it once, untimed, within `timeout` — natively if it offers this host's
+    /// platform, else as wasm, else emulated. The run must be verified like any other.
+    pub fn identify(&self, reference: &str, timeout: Duration) -> Result<ForeignImage> {
+        let parsed: Reference = reference
+            .parse()
+            .with_context(|| format!("bad reference {reference}"))?;
+        let platforms = self.runtime.block_on(async {
+            tokio::time::timeout(
+                timeout,
+                offered_platforms(&self.client, &self.auth, &parsed),
+            )
+            .await
+            .map_err(|_| timed_out(&format!("resolving {reference}"), timeout))?
+        })?;
+        let platform = Platform::host()
+            .filter(|h| platforms.contains(h))
+            .or_else(|| platforms.iter().copied().find(|p| p.is_wasm()))
+            .or_else(|| platforms.first().copied())
+            .with_context(|| {
+                format!("{reference} offers none of the platforms this bench measures")
+            })?;
+        let pulled = self.pull_image(reference, platform, timeout, &mut Vec::new())?;
+        let started = self.start(&pulled, None, timeout)?;
+        let what = |e: String| {
+            anyhow::anyhow!(
+                "{reference} ({platform}) did not run as a benchable workload: {e} (the bench times images whose workload prints the start-of-main protocol; see the README)"
+            )
+        };
+        if started.exit_code != 0 {
+            let detail = started.stderr.lines().last().unwrap_or("no error output");
+            return Err(what(format!(
+                "exited with status {}: {detail}",
+                started.exit_code
+            )));
+        }
+        let run = protocol::parse_output(&started.stdout).map_err(|e| what(e.to_string()))?;
+        if run.start.arch != platform {
+            return Err(what(format!(
+                "its {platform} entry says it is the {} build",
+                run.start.arch
+            )));
+        }
+        let image: records::ImageName = format!("{}-{}", run.start.workload, run.start.lang)
+            .parse()
+            .map_err(|e| what(format!("{e}")))?;
+        Ok(ForeignImage {
+            reference: reference.to_owned(),
+            image,
+            platforms,
         })
     }
 

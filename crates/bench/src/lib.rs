@@ -50,6 +50,10 @@ pub struct Plan {
     /// independently of every runtime when the plan was made ([`verify::Checksums`]).
     #[serde(default)]
     pub expected_checksums: BTreeMap<Workload, u64>,
+    /// Images named by reference instead of `<repository_prefix>/<image>:<tag>` (images
+    /// this project did not build): no expected checksum, their runs must agree.
+    #[serde(default)]
+    pub references: BTreeMap<ImageName, ForeignImage>,
     /// Cells already measured in full (by the run a `--resume` continues): not measured again.
     #[serde(default)]
     pub done: BTreeSet<CellId>,
@@ -60,6 +64,16 @@ pub struct Plan {
 /// slowest fresh pull 0.2 s on loopback. 60 s leaves more than 20× that for slower machines
 /// and boards, and still cuts a hang within a minute.
 pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An image named by reference, identified by running it once ([`floor::Floor::identify`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignImage {
+    pub reference: String,
+    /// The workload and language its start line names.
+    pub image: ImageName,
+    /// The platforms of ours it offers.
+    pub platforms: Vec<Platform>,
+}
 
 /// One (image, platform, mode, variant) of one runtime: measured `warmup + iterations` times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,12 +102,18 @@ impl Plan {
         let mut cells = Vec::new();
         for &image in &self.images {
             for &platform in &self.platforms {
-                if runtime.unsupported(platform).is_some() {
+                let foreign = self.references.get(&image);
+                if runtime.unsupported(platform).is_some()
+                    || foreign.is_some_and(|f| !f.platforms.contains(&platform))
+                {
                     continue;
                 }
                 for &mode in &self.modes {
                     for variant in runtime.variants(platform) {
-                        if variant.uses_module_layer() && self.wasm_layer_tag.is_none() {
+                        // The module-layer form exists only for the images built here.
+                        if variant.uses_module_layer()
+                            && (self.wasm_layer_tag.is_none() || foreign.is_some())
+                        {
                             continue;
                         }
                         let cell = Cell {
@@ -129,8 +149,12 @@ impl Plan {
             .collect()
     }
 
-    /// The image's reference by tag, in the form the variant needs.
+    /// The image's reference by tag, in the form the variant needs (or the reference the user
+    /// named it by).
     pub fn tagged(&self, image: ImageName, variant: Variant) -> String {
+        if let Some(foreign) = self.references.get(&image) {
+            return foreign.reference.clone();
+        }
         let tag = match (&self.wasm_layer_tag, variant.uses_module_layer()) {
             (Some(t), true) => t,
             _ => &self.tag,

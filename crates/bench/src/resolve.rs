@@ -20,19 +20,74 @@ pub struct PlatformManifest {
     pub manifest: ImageManifest,
 }
 
-/// Resolves `reference` (an image index) to `platform`'s manifest, verifying its digest.
+/// What a reference names: an image index, or one platform's manifest.
+enum Named {
+    Index(ImageIndex),
+    Manifest(ImageManifest),
+}
+
+/// Fetches what `reference` names (`bytes`, for a manifest's digest).
+async fn fetch_named(
+    client: &Client,
+    auth: &RegistryAuth,
+    reference: &Reference,
+) -> Result<(Named, Vec<u8>)> {
+    let (bytes, _) = client
+        .pull_manifest_raw(reference, auth, ACCEPT)
+        .await
+        .with_context(|| format!("cannot resolve {reference}"))?;
+    // An index lists manifests, a manifest lists layers; the media type is optional in both.
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{reference} is neither an image index nor a manifest"))?;
+    let named = if value.get("manifests").is_some() {
+        Named::Index(
+            serde_json::from_value(value)
+                .with_context(|| format!("{reference} is not a valid image index"))?,
+        )
+    } else if value.get("layers").is_some() {
+        Named::Manifest(
+            serde_json::from_value(value)
+                .with_context(|| format!("{reference} is not a valid image manifest"))?,
+        )
+    } else {
+        bail!("{reference} is neither an image index nor a manifest")
+    };
+    Ok((named, bytes.to_vec()))
+}
+
+/// The same repository, by `digest`.
+fn by_digest(reference: &Reference, digest: &str) -> Reference {
+    Reference::with_digest(
+        reference.registry().into(),
+        reference.repository().into(),
+        digest.into(),
+    )
+}
+
+/// Resolves `reference` to `platform`'s manifest, verifying its digest: the index entry for
+/// `platform`, or, when the reference names a single manifest, that manifest (its config's
+/// platform is checked once the config is fetched).
 pub async fn platform_manifest(
     client: &Client,
     auth: &RegistryAuth,
     reference: &Reference,
     platform: Platform,
 ) -> Result<PlatformManifest> {
-    let (index_bytes, _) = client
-        .pull_manifest_raw(reference, auth, ACCEPT)
-        .await
-        .with_context(|| format!("cannot resolve {reference}"))?;
-    let index: ImageIndex = serde_json::from_slice(&index_bytes)
-        .with_context(|| format!("{reference} is not an image index"))?;
+    let index = match fetch_named(client, auth, reference).await? {
+        (Named::Index(index), _) => index,
+        (Named::Manifest(manifest), bytes) => {
+            let digest = sha256_digest(&bytes);
+            if let Some(named) = reference.digest()
+                && named != digest
+            {
+                bail!("the registry sent content for {named} that hashes to {digest}: refusing it");
+            }
+            return Ok(PlatformManifest {
+                by_digest: by_digest(reference, &digest),
+                manifest,
+            });
+        }
+    };
     let entry = index
         .manifests()
         .iter()
@@ -44,11 +99,7 @@ pub async fn platform_manifest(
             })
         })
         .with_context(|| format!("{reference} has no {} entry", platform.oci_platform()))?;
-    let by_digest = Reference::with_digest(
-        reference.registry().into(),
-        reference.repository().into(),
-        entry.digest().to_string(),
-    );
+    let by_digest = by_digest(reference, entry.digest().as_ref());
     let (manifest_bytes, _) = client.pull_manifest_raw(&by_digest, auth, ACCEPT).await?;
     verify_digest(&manifest_bytes, entry)?;
     let manifest = serde_json::from_slice(&manifest_bytes)
@@ -57,6 +108,51 @@ pub async fn platform_manifest(
         by_digest,
         manifest,
     })
+}
+
+/// The platforms of ours that `reference` offers: its index's entries, or the platform its
+/// single manifest's config names.
+pub async fn offered_platforms(
+    client: &Client,
+    auth: &RegistryAuth,
+    reference: &Reference,
+) -> Result<Vec<Platform>> {
+    match fetch_named(client, auth, reference).await? {
+        (Named::Index(index), _) => Ok(index
+            .manifests()
+            .iter()
+            .filter_map(|m| m.platform().as_ref())
+            .filter_map(|p| {
+                Platform::from_oci(
+                    &p.os().to_string(),
+                    &p.architecture().to_string(),
+                    p.variant().as_deref(),
+                )
+            })
+            .collect()),
+        (Named::Manifest(manifest), _) => {
+            let mut config = Vec::new();
+            client
+                .pull_blob(reference, manifest.config().digest().as_ref(), &mut config)
+                .await
+                .with_context(|| format!("cannot fetch the config of {reference}"))?;
+            let config: oci_spec::image::ImageConfiguration = serde_json::from_slice(&config)
+                .with_context(|| format!("the config of {reference} is not an image config"))?;
+            let platform = Platform::from_oci(
+                &config.os().to_string(),
+                &config.architecture().to_string(),
+                config.variant().as_deref(),
+            )
+            .with_context(|| {
+                format!(
+                    "{reference} is for {}/{}, not a platform this bench measures",
+                    config.os(),
+                    config.architecture()
+                )
+            })?;
+            Ok(vec![platform])
+        }
+    }
 }
 
 /// Refuses content whose digest or size is not the descriptor's.

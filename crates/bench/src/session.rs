@@ -66,6 +66,12 @@ impl Session {
             .into(),
             interrupted: false,
             resumed_utc: Vec::new(),
+            references: self
+                .plan
+                .references
+                .values()
+                .map(|f| (f.image, f.reference.clone()))
+                .collect(),
         };
         let mut checksums = Checksums::with_expected(self.plan.expected_checksums.clone());
         let mut records = Vec::new();

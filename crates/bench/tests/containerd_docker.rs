@@ -26,6 +26,7 @@ fn plan(prefix: String, platforms: &[Platform]) -> Plan {
         iterations: 2,
         run_timeout: bench::DEFAULT_RUN_TIMEOUT,
         expected_checksums: Default::default(),
+        references: Default::default(),
         done: Default::default(),
     }
 }

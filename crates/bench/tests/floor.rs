@@ -46,6 +46,7 @@ fn plan(target: &Target, images: &[&str], platforms: &[Platform], modes: &[Mode]
         iterations: 2,
         run_timeout: bench::DEFAULT_RUN_TIMEOUT,
         expected_checksums: Default::default(),
+        references: Default::default(),
         done: Default::default(),
     }
 }
@@ -284,5 +285,83 @@ fn a_run_past_its_deadline_is_killed_and_the_bench_goes_on() {
         let e = r.error.as_deref().unwrap();
         assert!(e.contains("timed out after 2 s"), "{e}");
     }
+    reg.down().unwrap();
+}
+
+#[test]
+fn an_image_named_by_reference_is_identified_and_benched_index_or_single_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (reg, target) = registry_with(
+        tmp.path(),
+        &workspace_root().join("images"),
+        &["sort-rust"],
+        "theirs",
+    );
+    let by_tag = format!("{}/sort-rust:latest", target.repository_prefix());
+    let floor = Floor::new(
+        &tmp.path().join("floor"),
+        oci_push::client(&target),
+        RegistryAuth::Anonymous,
+    )
+    .unwrap();
+    let timeout = bench::DEFAULT_RUN_TIMEOUT;
+    // An index: every platform it has, the workload from the start line of one run.
+    let index = floor
+        .identify(&by_tag, timeout)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(index.image.to_string(), "sort-rust");
+    let mut offered = index.platforms.clone();
+    offered.sort();
+    assert_eq!(offered, Platform::ALL.to_vec());
+    // One platform's manifest by digest (what the floor used to refuse as "not an index").
+    let amd64 = bench::resolve::Resolver::new(oci_push::client(&target), RegistryAuth::Anonymous)
+        .unwrap()
+        .by_digest(&by_tag, Platform::Amd64)
+        .unwrap();
+    let single = floor
+        .identify(&amd64, timeout)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(single.image, index.image);
+    assert_eq!(single.platforms, [Platform::Amd64]);
+
+    // Benched by that reference: only the platform it offers, runs verified against each
+    // other (no expected checksum).
+    let mut plan = plan(
+        &target,
+        &["sort-rust"],
+        &[Platform::Amd64, Platform::Wasm],
+        &[Mode::Cached],
+    );
+    plan.repository_prefix = "nowhere.invalid/none".into();
+    plan.references.insert(single.image, single.clone());
+    let records = run(tmp.path(), &target, &plan);
+    assert_eq!(records.len(), 2, "amd64 only: {records:?}");
+    for r in &records {
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.platform, Platform::Amd64);
+    }
+    assert_eq!(records[0].checksum, records[1].checksum);
+
+    // Something that is not a workload of the protocol is refused with the reason.
+    let (reg2, other) = registry_with(
+        tmp.path().join("bad").as_path(),
+        &matmul_definition_with_n(&tmp.path().join("bad-defs"), "0"),
+        &["matmul-rust"],
+        "bad",
+    );
+    let failing = format!("{}/matmul-rust:latest", other.repository_prefix());
+    let err = Floor::new(
+        &tmp.path().join("floor2"),
+        oci_push::client(&other),
+        RegistryAuth::Anonymous,
+    )
+    .unwrap()
+    .identify(&failing, timeout)
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("exited with status 2"),
+        "{err:#}"
+    );
+    reg2.down().unwrap();
     reg.down().unwrap();
 }

@@ -54,6 +54,16 @@ impl Platform {
         }
     }
 
+    /// The platform an OCI `os`, `architecture` and `variant` name, if it is one of ours. An
+    /// arm64 entry without a variant is arm64/v8 (the spec's default for arm64).
+    pub fn from_oci(os: &str, arch: &str, variant: Option<&str>) -> Option<Platform> {
+        Platform::ALL.into_iter().find(|p| {
+            p.oci_os() == os
+                && p.oci_arch() == arch
+                && (variant == p.oci_variant() || (variant.is_none() && *p == Platform::Arm64))
+        })
+    }
+
     /// `os/arch[/variant]`, as `ctr --platform` and `skopeo` take it.
     pub fn oci_platform(self) -> PlatformString {
         PlatformString(self)
@@ -279,5 +289,22 @@ mod tests {
         ] {
             assert_eq!(bad.parse::<Platform>(), Err(UnknownPlatform), "{bad}");
         }
+    }
+
+    #[test]
+    fn oci_names_map_back_to_the_platform() {
+        for p in Platform::ALL {
+            assert_eq!(
+                Platform::from_oci(p.oci_os(), p.oci_arch(), p.oci_variant()),
+                Some(p)
+            );
+        }
+        assert_eq!(
+            Platform::from_oci("linux", "arm64", None),
+            Some(Platform::Arm64)
+        );
+        assert_eq!(Platform::from_oci("linux", "arm64", Some("v7")), None);
+        assert_eq!(Platform::from_oci("windows", "amd64", None), None);
+        assert_eq!(Platform::from_oci("linux", "s390x", None), None);
     }
 }

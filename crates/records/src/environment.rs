@@ -26,6 +26,10 @@ pub struct Environment {
     /// When each `--resume` that continued these results started (UTC, RFC 3339).
     #[serde(default)]
     pub resumed_utc: Vec<String>,
+    /// Images benched by a reference the user named (not built by this project), with that
+    /// reference: no expected checksum was known for them, so their runs had to agree.
+    #[serde(default)]
+    pub references: std::collections::BTreeMap<crate::ImageName, String>,
 }
 
 impl Environment {

@@ -23,6 +23,25 @@ pub fn section(data: &Data) -> String {
         Some(e) => {
             let h = &e.host;
             let _ = writeln!(s, "- Bench started: {} (UTC)", e.started_utc);
+            if e.interrupted {
+                let _ = writeln!(
+                    s,
+                    "- **Partial results**: the bench was stopped before it measured every cell; `cargo xtask bench --resume {}` finishes it",
+                    data.dir.display()
+                );
+            }
+            for resumed in &e.resumed_utc {
+                let _ = writeln!(
+                    s,
+                    "- Resumed: {resumed} (UTC); the cells measured in full before were kept"
+                );
+            }
+            for (image, reference) in &e.references {
+                let _ = writeln!(
+                    s,
+                    "- `{image}` is the image `{reference}`, named by reference (not built by this project): no expected checksum was known, so its runs were only required to agree with each other"
+                );
+            }
             let _ = writeln!(
                 s,
                 "- Machine: {}, {} cores, {:.1} GiB memory, {} ({})",

@@ -156,10 +156,16 @@ struct BenchArgs {
     /// arguments (computed here, independently of every runtime).
     #[arg(long, default_value_os_t = workspace_root().join("images"))]
     definitions: PathBuf,
+    /// Bench an image this project did not build, by reference (REGISTRY/REPOSITORY:TAG or
+    /// @sha256:…; repeatable; an image index or a single-platform manifest). Each is run once
+    /// first, untimed, to learn the workload and language its start line names; with no
+    /// expected checksum, its runs must agree with each other. Replaces --image.
+    #[arg(long = "reference", value_name = "REF", conflicts_with = "images")]
+    references: Vec<String>,
     /// Finish an interrupted bench: DIR is its results/<timestamp>. The cells it measured in
     /// full are kept, the rest are measured into DIR with the plan it saved (plan.json); the
     /// options that choose what to measure are not used.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["images", "platforms", "modes", "runtimes", "registry", "wasm_layer_tag"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["images", "references", "platforms", "modes", "runtimes", "registry", "wasm_layer_tag"])]
     resume: Option<PathBuf>,
 }
 
@@ -434,6 +440,7 @@ fn local_registry_up(build_dir: &Path) -> Result<local_registry::LocalRegistry> 
 /// The plan the options ask for (a new bench, not a resumed one).
 fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedPlan> {
     let (prefix, local) = match &args.registry {
+        _ if !args.references.is_empty() => (registry_of(&args.references)?, false),
         Some(r) => (r.trim_end_matches('/').to_owned(), false),
         None => (
             format!("{}/wnb", local_registry_up(build_dir)?.host()),
@@ -441,6 +448,9 @@ fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedP
         ),
     };
     let target = oci_push::Target::parse(&prefix, &args.tag, args.insecure)?;
+    if !args.references.is_empty() {
+        return plan_by_reference(build_dir, args, prefix, &target);
+    }
     let images = if args.images.is_empty() {
         Layout::open(&build_dir.join("oci"))
             .context("name the images with --image, or build them first")?
@@ -489,16 +499,9 @@ fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedP
         },
         warmup: args.warmup,
         iterations: args.iterations,
-        run_timeout: std::time::Duration::try_from_secs_f64(args.run_timeout)
-            .ok()
-            .filter(|t| !t.is_zero())
-            .with_context(|| {
-                format!(
-                    "--run-timeout {} is not a positive number of seconds",
-                    args.run_timeout
-                )
-            })?,
+        run_timeout: run_timeout(args.run_timeout)?,
         expected_checksums,
+        references: Default::default(),
         done: Default::default(),
     };
     Ok(bench::results::SavedPlan {
@@ -511,6 +514,116 @@ fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedP
         plain_http: local || target.insecure,
         local_registry: local,
     })
+}
+
+/// `<registry>/<repository>` of the first reference; every reference must name the same
+/// registry (one client, one `--insecure`).
+fn registry_of(references: &[String]) -> Result<String> {
+    let parsed = references
+        .iter()
+        .map(|r| {
+            r.parse::<oci_client::Reference>()
+                .with_context(|| format!("--reference {r:?} is not an image reference"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let registry = parsed[0].registry();
+    if let Some(other) = parsed.iter().find(|r| r.registry() != registry) {
+        anyhow::bail!(
+            "--reference images come from {registry} and {}: bench one registry at a time",
+            other.registry()
+        );
+    }
+    Ok(format!("{registry}/{}", parsed[0].repository()))
+}
+
+/// The plan for images named by reference: each identified by running it once (untimed)
+/// through the floor runtime, then benched like the project's own, without an expected
+/// checksum (their runs must agree).
+fn plan_by_reference(
+    build_dir: &Path,
+    args: &BenchArgs,
+    prefix: String,
+    target: &oci_push::Target,
+) -> Result<bench::results::SavedPlan> {
+    let run_timeout = run_timeout(args.run_timeout)?;
+    let identify_dir = build_dir.join("floor-identify");
+    let floor = bench::floor::Floor::new(
+        &identify_dir,
+        oci_push::client(target),
+        oci_client::secrets::RegistryAuth::Anonymous,
+    )?;
+    let mut references = std::collections::BTreeMap::new();
+    for reference in &args.references {
+        let foreign = floor
+            .identify(reference, run_timeout)
+            .with_context(|| format!("cannot identify --reference {reference}"))?;
+        log(&format!(
+            "{reference}: runs {} in {} (platforms: {}); no expected checksum is known, so its runs must agree with each other",
+            foreign.image.workload,
+            foreign.image.language,
+            foreign
+                .platforms
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        if let Some(other) = references.insert(foreign.image, foreign) {
+            anyhow::bail!(
+                "--reference {reference} and {} both run {}: bench them one at a time",
+                other.reference,
+                other.image
+            );
+        }
+    }
+    floor.clear_store()?;
+    let plan = bench::Plan {
+        repository_prefix: prefix,
+        tag: args.tag.clone(),
+        wasm_layer_tag: None,
+        images: references.keys().copied().collect(),
+        platforms: if args.platforms.is_empty() {
+            platform::Platform::ALL.to_vec()
+        } else {
+            args.platforms.clone()
+        },
+        modes: if args.modes.is_empty() {
+            Mode::ALL.to_vec()
+        } else {
+            args.modes.clone()
+        },
+        warmup: args.warmup,
+        iterations: args.iterations,
+        run_timeout,
+        expected_checksums: Default::default(),
+        references,
+        done: Default::default(),
+    };
+    Ok(bench::results::SavedPlan {
+        plan,
+        runtimes: if args.runtimes.is_empty() {
+            Runtime::ALL.to_vec()
+        } else {
+            args.runtimes.clone()
+        },
+        plain_http: target.insecure || is_loopback(&target.registry),
+        local_registry: false,
+    })
+}
+
+fn is_loopback(registry: &str) -> bool {
+    let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn run_timeout(seconds: f64) -> Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .with_context(|| format!("--run-timeout {seconds} is not a positive number of seconds"))
 }
 
 /// The checksum each benched workload must produce, from its images' definitions.
