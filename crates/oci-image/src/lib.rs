@@ -6,7 +6,9 @@ pub mod assemble;
 pub mod definition;
 pub mod layer;
 pub mod layout;
+pub mod limits;
 pub mod sizes;
+pub mod unpack;
 
 pub use assemble::{BuildOptions, BuiltImage, WasmLayerForm, build_layout};
 pub use definition::{ImageSpec, load_definitions};
