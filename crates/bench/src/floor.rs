@@ -189,6 +189,9 @@ impl Floor {
         let t = Instant::now();
         std::fs::create_dir_all(self.dir.join("content"))?;
         for d in std::iter::once(manifest.config()).chain(manifest.layers()) {
+            // Refused before anything, even when the store has the digest.
+            let mut received = oci_image::limits::Received::new(d)
+                .with_context(|| format!("pulling {reference}"))?;
             let path = self.blob_path(d.digest().as_ref());
             if path.exists() {
                 continue;
@@ -206,9 +209,11 @@ impl Floor {
                     .pull_blob_stream(&reference, digest.as_str())
                     .await?;
                 while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
-                    tokio::io::AsyncWriteExt::write_all(&mut file, &chunk?).await?;
+                    let chunk = chunk?;
+                    received.add(chunk.len())?;
+                    tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await?;
                 }
-                anyhow::Ok(())
+                received.finish()
             }
             .await
             .with_context(|| format!("cannot fetch blob {} of {reference}", d.digest()));
@@ -224,8 +229,9 @@ impl Floor {
         phases.push(PhaseTime::new(Phase::Fetch, ms(t.elapsed())));
 
         let t = Instant::now();
-        let config: ImageConfiguration = serde_json::from_slice(&std::fs::read(
-            self.blob_path(manifest.config().digest().as_ref()),
+        let config: ImageConfiguration = serde_json::from_slice(&oci_image::limits::read_capped(
+            &self.blob_path(manifest.config().digest().as_ref()),
+            oci_image::limits::MAX_MANIFEST_BYTES,
         )?)?;
         if config.architecture().to_string() != platform.oci_arch()
             || config.os().to_string() != platform.oci_os()
@@ -249,6 +255,11 @@ impl Floor {
             std::fs::remove_dir_all(&partial)
                 .with_context(|| format!("cannot remove {}", partial.display()))?;
         }
+        let mut unpacker = oci_image::unpack::Unpacker::new(
+            &partial,
+            config.rootfs().diff_ids(),
+            oci_image::unpack::Limits::default(),
+        );
         for layer in manifest.layers() {
             let path = self.blob_path(layer.digest().as_ref());
             let media_type = layer.media_type();
@@ -261,16 +272,10 @@ impl Floor {
                     });
                 }
                 c if (c.is_some() || tarball) && unpack => {
-                    std::fs::create_dir_all(&partial)?;
-                    let blob = std::fs::read(&path)?;
-                    let tar = match c {
-                        Some(c) => c.decompress(&blob)?,
-                        None => blob,
-                    };
-                    // tar's unpack refuses absolute paths and `..`, so a layer cannot write outside.
-                    tar::Archive::new(&tar[..])
-                        .unpack(&partial)
-                        .with_context(|| format!("cannot unpack layer {}", layer.digest()))?;
+                    // Strict: see oci_image::unpack. On failure `partial` is removed.
+                    unpacker.layer_file(&path, c).with_context(|| {
+                        format!("{reference}: cannot unpack layer {}", layer.digest())
+                    })?;
                 }
                 Some(_) => {}
                 None if tarball => {}

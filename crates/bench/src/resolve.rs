@@ -100,6 +100,7 @@ pub async fn platform_manifest(
         })
         .with_context(|| format!("{reference} has no {} entry", platform.oci_platform()))?;
     let by_digest = by_digest(reference, entry.digest().as_ref());
+    oci_image::limits::check_declared(entry).with_context(|| format!("{reference}"))?;
     let (manifest_bytes, _) = client.pull_manifest_raw(&by_digest, auth, ACCEPT).await?;
     verify_digest(&manifest_bytes, entry)?;
     let manifest = serde_json::from_slice(&manifest_bytes)
