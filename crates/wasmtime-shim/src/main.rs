@@ -189,7 +189,19 @@ fn module_of_layer(bytes: &[u8]) -> Result<Option<Vec<u8>>> {
     for entry in archive.entries().context("cannot read the module layer")? {
         let mut entry = entry.context("cannot read the module layer")?;
         if entry.header().entry_type().is_file() {
-            let mut module = Vec::with_capacity(entry.size() as usize);
+            // The header's size is the image's word: an entry cannot be larger than the layer
+            // holding it, so a bigger one is refused before anything is allocated for it.
+            let size = entry.size();
+            if size > bytes.len() as u64 {
+                let msg = format!(
+                    "the module layer's tar header declares {size} bytes, more than the \
+                     {}-byte layer holding it: refusing it",
+                    bytes.len()
+                );
+                log::error!("wasmtime-shim: {msg}");
+                bail!(msg);
+            }
+            let mut module = Vec::with_capacity(size as usize);
             std::io::Read::read_to_end(&mut entry, &mut module)?;
             return Ok(Some(module));
         }
@@ -204,4 +216,33 @@ fn is_tarball(bytes: &[u8]) -> bool {
 
 fn main() {
     WasmtimeShim::run(None);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(declared: u64, data: &[u8]) -> Vec<u8> {
+        let mut h = tar::Header::new_ustar();
+        h.set_path("app.wasm").unwrap();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(declared);
+        h.set_mode(0o755);
+        h.set_cksum();
+        let mut bytes = h.as_bytes().to_vec();
+        bytes.extend_from_slice(data);
+        bytes.resize(bytes.len().next_multiple_of(512) + 1024, 0);
+        bytes
+    }
+
+    #[test]
+    fn a_module_layer_whose_header_declares_a_terabyte_is_refused() {
+        let err = module_of_layer(&layer(1 << 40, b"\0asm\x01\0\0\0"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("declares 1099511627776 bytes"), "{err}");
+        // An honest header reads the module.
+        let module = b"\0asm\x01\0\0\0";
+        assert_eq!(module_of_layer(&layer(8, module)).unwrap().unwrap(), module);
+    }
 }
