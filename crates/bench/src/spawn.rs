@@ -369,6 +369,7 @@ mod tests {
         let script = "setsid sleep 8 & sleep 1; echo started";
         let err = shell(root.path(), script, Duration::from_secs(3)).unwrap_err();
         assert!(err.to_string().contains("held its output open"), "{err:#}");
+        eprintln!("escaped child cut after {:?} (deadline 3 s)", t.elapsed());
         assert!(
             t.elapsed() < Duration::from_secs(8),
             "waited for the escaped child"
