@@ -122,3 +122,21 @@ pub fn push_test_images(
     assert_eq!(specs.len(), images.len(), "unknown images in {images:?}");
     push_specs(reg, tmp, &specs, namespace, tag, wasm_layer)
 }
+
+/// Every running process whose command line mentions `needle` (e.g. a test's own directory),
+/// as `<pid>: <command line>`: what a test expects to be gone.
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!("{name}: {cmdline}"));
+        }
+    }
+    found
+}

@@ -487,16 +487,8 @@ fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedP
         tag: args.tag.clone(),
         wasm_layer_tag,
         images,
-        platforms: if args.platforms.is_empty() {
-            platform::Platform::ALL.to_vec()
-        } else {
-            args.platforms.clone()
-        },
-        modes: if args.modes.is_empty() {
-            Mode::ALL.to_vec()
-        } else {
-            args.modes.clone()
-        },
+        platforms: or_all(&args.platforms, &platform::Platform::ALL),
+        modes: or_all(&args.modes, &Mode::ALL),
         warmup: args.warmup,
         iterations: args.iterations,
         run_timeout: run_timeout(args.run_timeout)?,
@@ -506,11 +498,7 @@ fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedP
     };
     Ok(bench::results::SavedPlan {
         plan,
-        runtimes: if args.runtimes.is_empty() {
-            Runtime::ALL.to_vec()
-        } else {
-            args.runtimes.clone()
-        },
+        runtimes: or_all(&args.runtimes, &Runtime::ALL),
         plain_http: local || target.insecure,
         local_registry: local,
     })
@@ -582,16 +570,8 @@ fn plan_by_reference(
         tag: args.tag.clone(),
         wasm_layer_tag: None,
         images: references.keys().copied().collect(),
-        platforms: if args.platforms.is_empty() {
-            platform::Platform::ALL.to_vec()
-        } else {
-            args.platforms.clone()
-        },
-        modes: if args.modes.is_empty() {
-            Mode::ALL.to_vec()
-        } else {
-            args.modes.clone()
-        },
+        platforms: or_all(&args.platforms, &platform::Platform::ALL),
+        modes: or_all(&args.modes, &Mode::ALL),
         warmup: args.warmup,
         iterations: args.iterations,
         run_timeout,
@@ -601,11 +581,7 @@ fn plan_by_reference(
     };
     Ok(bench::results::SavedPlan {
         plan,
-        runtimes: if args.runtimes.is_empty() {
-            Runtime::ALL.to_vec()
-        } else {
-            args.runtimes.clone()
-        },
+        runtimes: or_all(&args.runtimes, &Runtime::ALL),
         plain_http: target.insecure || is_loopback(&target.registry),
         local_registry: false,
     })
@@ -617,6 +593,11 @@ fn is_loopback(registry: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// What the user chose, or, when nothing was chosen, `all`.
+fn or_all<T: Clone>(chosen: &[T], all: &[T]) -> Vec<T> {
+    if chosen.is_empty() { all } else { chosen }.to_vec()
 }
 
 fn run_timeout(seconds: f64) -> Result<std::time::Duration> {

@@ -1,6 +1,7 @@
 //! Stage 1 of the pipeline: the workloads, compiled for every platform in every language.
 
 pub mod builder;
+pub mod debian13;
 pub mod manifest;
 pub mod toolchain;
 

@@ -166,6 +166,7 @@ impl Missing {
 /// The toolchains of one workspace and build directory.
 pub struct Toolchains {
     workspace: PathBuf,
+    build_dir: PathBuf,
     tools_dir: PathBuf,
 }
 
@@ -201,6 +202,7 @@ impl Toolchains {
     pub fn new(workspace: &Path, build_dir: &Path) -> Toolchains {
         Toolchains {
             workspace: workspace.to_owned(),
+            build_dir: build_dir.to_owned(),
             tools_dir: build_dir.join("tools"),
         }
     }
@@ -262,8 +264,24 @@ impl Toolchains {
         Ok(())
     }
 
-    /// Installs whatever is missing; `log` receives one line per step.
+    /// Installs whatever is missing, then fetches Debian 13's containerd and Docker (see
+    /// [`crate::debian13`]); `log` receives one line per step. A mirror that cannot serve
+    /// Debian 13 is reported, not an error: the Debian 12 runtimes do not need it.
     pub fn install_missing(&self, log: &mut dyn FnMut(&str)) -> Result<()> {
+        self.install_missing_toolchains(log)?;
+        match crate::debian13::ensure(&self.build_dir, log) {
+            Ok(crate::debian13::Outcome::Present(v)) => {
+                log(&format!("Debian 13 runtimes present: {}", v.join(", ")))
+            }
+            Ok(crate::debian13::Outcome::Fetched(_)) => {}
+            Err(e) => log(&format!(
+                "warning: no containerd 1.7 or Docker 26 (the bench skips them): {e:#}"
+            )),
+        }
+        Ok(())
+    }
+
+    fn install_missing_toolchains(&self, log: &mut dyn FnMut(&str)) -> Result<()> {
         let missing = self.missing()?;
         if missing.is_empty() {
             log("all toolchains present");

@@ -4,7 +4,6 @@
 //!
 //! Needs a build: `cargo xtask test` builds first (or `cargo xtask build`, then `cargo test`).
 
-use detrand::SplitMix64;
 use platform::Platform;
 use protocol::{Fnv1a64, Run, parse_output};
 use std::collections::BTreeMap;
@@ -169,23 +168,6 @@ fn run_everywhere(
     *checksums.keys().next().unwrap()
 }
 
-fn reference_matmul_checksum(n: usize) -> u64 {
-    let mut rng = SplitMix64::new(1);
-    let a: Vec<f64> = (0..n * n).map(|_| rng.next_f64()).collect();
-    let b: Vec<f64> = (0..n * n).map(|_| rng.next_f64()).collect();
-    let mut h = Fnv1a64::new();
-    for i in 0..n {
-        for j in 0..n {
-            let mut sum = 0.0f64;
-            for k in 0..n {
-                sum += a[i * n + k] * b[k * n + j];
-            }
-            h.update(&sum.to_bits().to_le_bytes());
-        }
-    }
-    h.finish()
-}
-
 #[test]
 fn matmul_agrees_everywhere() {
     let sum = run_everywhere(Workload::Matmul, &[], |_, run, _| {
@@ -195,9 +177,9 @@ fn matmul_agrees_everywhere() {
             run.body
         );
     });
-    assert_eq!(sum, reference_matmul_checksum(100));
+    assert_eq!(sum, expected::matmul(100));
     let sum = run_everywhere(Workload::Matmul, &[Arg::Lit("37")], |_, _, _| {});
-    assert_eq!(sum, reference_matmul_checksum(37));
+    assert_eq!(sum, expected::matmul(37));
 }
 
 fn check_sorted_file(a: &Artifact, run: &Run, o: &Outcome, expected: &[u8]) {
