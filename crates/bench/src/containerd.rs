@@ -72,7 +72,10 @@ impl ContainerdDriver<'_> {
 
 impl RuntimeDriver for ContainerdDriver<'_> {
     fn runtime(&self) -> Runtime {
-        Runtime::Containerd
+        match self.containerd.programs().release {
+            runtime_daemons::Release::Debian12 => Runtime::Containerd,
+            runtime_daemons::Release::Debian13 => Runtime::Containerd17,
+        }
     }
 
     fn unsupported(&self, platform: Platform) -> Option<String> {

@@ -1,8 +1,17 @@
 //! Docker driven through `docker`: `docker pull`, then `docker run --rm`. Each step is timed
 //! around the client and split into dockerd's own steps by the timestamps of its event stream
 //! (`docker events`, read in the background for the whole bench).
+//!
+//! One driver for both releases; what differs is a capability of the daemon. Docker 20.10
+//! runs native images only. Docker 26 on our containerd, with the containerd image store, also
+//! runs wasm as the study did: `docker pull --platform wasip1/wasm`, then `docker run --runtime
+//! io.containerd.wasmtime.v1 --platform wasip1/wasm`, through our shim on that containerd's
+//! PATH. Only compiled at every start: Docker creates its containerd containers without an
+//! image reference, so the shim finds no module layer to precompile (it logs `image "": not
+//! found` and runs the module file of the rootfs), and the module-layer variant is not run.
 
 use crate::client::{container_id, last_lines, remove_with, timed, to_completion};
+use crate::containerd::WASMTIME_RUNTIME;
 use crate::events::{Event, Log, first_at};
 use crate::runtime::{RuntimeDriver, Target};
 use crate::timeline::{Marks, Started, phases_between};
@@ -116,15 +125,31 @@ impl Drop for DockerDriver<'_> {
 
 impl RuntimeDriver for DockerDriver<'_> {
     fn runtime(&self) -> Runtime {
-        Runtime::Docker
+        match self.dockerd.release() {
+            runtime_daemons::Release::Debian12 => Runtime::Docker,
+            runtime_daemons::Release::Debian13 => Runtime::Docker26,
+        }
     }
 
     fn unsupported(&self, platform: Platform) -> Option<String> {
         if platform.is_wasm() {
-            return Some(
-                "Docker 20.10 cannot pull or run wasip1/wasm images (it silently ignores containerd shim runtime types)"
-                    .into(),
-            );
+            if !self.dockerd.containerd_image_store() {
+                return Some(
+                    "Docker 20.10 cannot pull or run wasip1/wasm images (it silently ignores containerd shim runtime types)"
+                        .into(),
+                );
+            }
+            if self
+                .dockerd
+                .containerd()
+                .and_then(|c| c.shim_dir())
+                .is_none()
+            {
+                return Some(
+                    "containerd-shim-wasmtime-v1 is not built: run `cargo xtask build`".into(),
+                );
+            }
+            return None;
         }
         if Platform::host() != Some(platform) {
             return self.foreign_unsupported.clone();
@@ -132,8 +157,13 @@ impl RuntimeDriver for DockerDriver<'_> {
         None
     }
 
-    fn variants(&self, _platform: Platform) -> Vec<Variant> {
-        vec![Variant::Runc]
+    fn variants(&self, platform: Platform) -> Vec<Variant> {
+        if platform.is_wasm() {
+            // No module-layer variant: see the module documentation.
+            vec![Variant::WasmtimeShim]
+        } else {
+            vec![Variant::Runc]
+        }
     }
 
     fn remove(&self, target: &Target) -> Result<()> {
@@ -185,12 +215,15 @@ impl RuntimeDriver for DockerDriver<'_> {
         let name = container_id();
         let mut cmd = self.dockerd.docker();
         cmd.args(["run", "--rm", "--network", "none", "--pull", "never"])
-            .args(["--name", &name])
-            .args([
-                "--platform",
-                &target.platform.oci_platform().to_string(),
-                &target.reference,
-            ]);
+            .args(["--name", &name]);
+        if target.platform.is_wasm() {
+            cmd.args(["--runtime", WASMTIME_RUNTIME]);
+        }
+        cmd.args([
+            "--platform",
+            &target.platform.oci_platform().to_string(),
+            &target.reference,
+        ]);
         self.events.clear();
         let call = match timed(cmd, "docker run", timeout) {
             Ok(call) => call,
@@ -202,7 +235,7 @@ impl RuntimeDriver for DockerDriver<'_> {
                 return Err(e);
             }
         };
-        let emulated = Platform::host() != Some(target.platform);
+        let emulated = !target.platform.is_wasm() && Platform::host() != Some(target.platform);
         let marks = if call.output.status.success() {
             let events = self.events.wait_for_topic("container/destroy", &name)?;
             let at = |topic| first_at(&events, topic, &name, call.requested_unix_ns);

@@ -13,7 +13,7 @@ use crate::verify::Checksums;
 use crate::{Plan, bench_runtime};
 use anyhow::Result;
 use records::{Environment, Host, Platform, RunRecord, Runtime, RuntimeInfo};
-use runtime_daemons::{Binfmt, Containerd, Dockerd};
+use runtime_daemons::{Binfmt, Containerd, Dockerd, Programs};
 use std::path::PathBuf;
 
 /// What a session measures, and where its runtimes keep their state.
@@ -109,13 +109,15 @@ impl Session {
             let mut info = RuntimeInfo::new(runtime);
             let result = match runtime {
                 Runtime::Floor => self.floor(&mut info, &mut checksums, on_event),
-                Runtime::Containerd => self.containerd(
+                Runtime::Containerd | Runtime::Containerd17 => self.containerd(
+                    runtime,
                     &mut info,
                     &mut checksums,
                     foreign_unsupported.clone(),
                     on_event,
                 ),
-                Runtime::Docker => self.docker(
+                Runtime::Docker | Runtime::Docker26 => self.docker(
+                    runtime,
                     &mut info,
                     &mut checksums,
                     foreign_unsupported.clone(),
@@ -159,17 +161,31 @@ impl Session {
         Ok(self.measure(&floor, info, checksums, on_event))
     }
 
+    /// The programs of `runtime`'s release: Debian 12's on the machine, or Debian 13's under
+    /// the build directory (`cargo xtask setup` fetched them; an error says so if not).
+    fn programs(&self, runtime: Runtime) -> Result<Programs> {
+        if runtime.is_debian13() {
+            Programs::debian13(&self.state_dir)
+        } else {
+            Ok(Programs::debian12())
+        }
+    }
+
     fn containerd(
         &self,
+        runtime: Runtime,
         info: &mut RuntimeInfo,
         checksums: &mut Checksums,
         foreign_unsupported: Option<String>,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Vec<RunRecord>> {
-        info.version = Containerd::versions();
         info.fresh_removes = "the image (`ctr images rm --sync`), whereupon containerd's garbage collector removes its content, snapshots and the shim's precompiled modules".into();
-        let containerd =
-            Containerd::start(&self.state_dir.join("containerd"), self.shim_dir.as_deref())?;
+        let containerd = Containerd::start_with(
+            &self.programs(runtime)?,
+            &self.state_dir.join(runtime.name()),
+            self.shim_dir.as_deref(),
+        )?;
+        info.version = containerd.versions();
         info.snapshotter = Some(containerd.snapshotter().to_owned());
         let resolver = Resolver::new(self.registry_client.clone(), self.registry_auth.clone())?;
         let runtime = ContainerdDriver::new(
@@ -190,13 +206,27 @@ impl Session {
 
     fn docker(
         &self,
+        runtime: Runtime,
         info: &mut RuntimeInfo,
         checksums: &mut Checksums,
         foreign_unsupported: Option<String>,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Vec<RunRecord>> {
         info.fresh_removes = "the image (`docker rmi --force`), with its layers".into();
-        let dockerd = Dockerd::start(&self.state_dir.join("docker"))?;
+        let dir = self.state_dir.join(runtime.name());
+        let dockerd = if runtime.is_debian13() {
+            // Docker 26 on a containerd 1.7 of its own (its root beside dockerd's), with our
+            // shim on that containerd's PATH.
+            let containerd = Containerd::start_with(
+                &self.programs(runtime)?,
+                &dir.join("containerd"),
+                self.shim_dir.as_deref(),
+            )?;
+            info.snapshotter = Some(containerd.snapshotter().to_owned());
+            Dockerd::start_on(containerd, &dir)?
+        } else {
+            Dockerd::start(&dir)?
+        };
         info.version = dockerd.version();
         let runtime = DockerDriver::new(&dockerd, foreign_unsupported)?;
         Ok(self.measure(&runtime, info, checksums, on_event))

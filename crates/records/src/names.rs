@@ -43,14 +43,52 @@ macro_rules! names {
 }
 
 names! {
-    /// A runtime the bench pulls and starts images with.
+    /// A runtime the bench pulls and starts images with. A runtime's name carries its version
+    /// where two releases are benched: the plain names are Debian 12's (containerd 1.6, Docker
+    /// 20.10), as in results written before Debian 13's were added; the exact versions are in
+    /// `environment.json`.
     Runtime, "runtime" {
         /// The physical limit: our own in-process pull and start.
         Floor = "floor",
-        /// containerd driven with `ctr`, as the study did.
+        /// Debian 12's containerd 1.6 driven with `ctr`, as the study did.
         Containerd = "containerd",
-        /// Docker driven with `docker`.
+        /// Debian 12's Docker 20.10 driven with `docker`: native images only.
         Docker = "docker",
+        /// Debian 13's containerd 1.7 driven with `ctr`.
+        Containerd17 = "containerd-1.7",
+        /// Debian 13's Docker 26 driven with `docker`, on our containerd 1.7 with the
+        /// containerd image store: native images, and wasm ones through our shim.
+        Docker26 = "docker-26",
+    }
+}
+
+impl Runtime {
+    /// The runtime's version, when its name says it (Debian 12's and 13's containerd and
+    /// Docker); `None` for the floor.
+    pub const fn version(self) -> Option<&'static str> {
+        match self {
+            Runtime::Floor => None,
+            Runtime::Containerd => Some("1.6"),
+            Runtime::Docker => Some("20.10"),
+            Runtime::Containerd17 => Some("1.7"),
+            Runtime::Docker26 => Some("26"),
+        }
+    }
+
+    /// Debian 13's, fetched by `cargo xtask setup`: absent from results written before they
+    /// were added, and skipped where setup could not fetch them.
+    pub const fn is_debian13(self) -> bool {
+        matches!(self, Runtime::Containerd17 | Runtime::Docker26)
+    }
+
+    /// containerd driven with `ctr` (either release).
+    pub const fn is_containerd(self) -> bool {
+        matches!(self, Runtime::Containerd | Runtime::Containerd17)
+    }
+
+    /// Docker driven with `docker` (either release).
+    pub const fn is_docker(self) -> bool {
+        matches!(self, Runtime::Docker | Runtime::Docker26)
     }
 }
 
@@ -65,8 +103,8 @@ names! {
         Precompiled = "precompiled",
         /// containerd or Docker, native entry: runc.
         Runc = "runc",
-        /// containerd, wasm: our wasmtime shim, the module inside the image tarball, compiled at
-        /// every start.
+        /// containerd or Docker 26, wasm: our wasmtime shim, the module inside the image tarball,
+        /// compiled at every start.
         WasmtimeShim = "wasmtime-shim",
         /// containerd, wasm: our wasmtime shim on a module-layer image; the shim compiles the
         /// layer at the first start after a pull and containerd keeps the compiled code.
@@ -130,7 +168,12 @@ mod tests {
             assert_eq!(serde_json::to_string(v).unwrap(), format!("\"{v}\""));
         }
         let err = "kubernetes".parse::<Runtime>().unwrap_err();
-        assert!(err.contains("floor, containerd, docker"), "{err}");
+        assert!(
+            err.contains("floor, containerd, docker, containerd-1.7, docker-26"),
+            "{err}"
+        );
+        assert_eq!("docker-26".parse::<Runtime>(), Ok(Runtime::Docker26));
+        assert_eq!(Runtime::Containerd17.version(), Some("1.7"));
         assert_eq!(Variant::WasmtimeShim.code(), Code::WasmJit);
         assert_eq!(Variant::Chroot.code(), Code::Native);
         assert!(Variant::WasmtimeShimPrecompiled.uses_module_layer());

@@ -77,10 +77,10 @@ pub fn precompiled_note(runtime: Runtime) -> Option<&'static str> {
         Runtime::Floor => Some(
             "precomp: compiled ahead of the runs, untimed; the compiled code is kept when a fresh run removes the image.",
         ),
-        Runtime::Containerd => Some(
+        Runtime::Containerd | Runtime::Containerd17 => Some(
             "precomp, fresh: the shim compiles the module layer during this first start after the pull; cached: it loads that code.",
         ),
-        Runtime::Docker => None,
+        Runtime::Docker | Runtime::Docker26 => None,
     }
 }
 
@@ -106,7 +106,11 @@ pub fn to_exit_ms(run: &RunRecord) -> Option<f64> {
     let has_teardown = run.phases.iter().any(|p| p.phase == Phase::Teardown);
     match run.runtime {
         Runtime::Floor => Some(total - removal),
-        Runtime::Containerd | Runtime::Docker if has_teardown => Some(total - removal),
+        Runtime::Containerd | Runtime::Docker | Runtime::Containerd17 | Runtime::Docker26
+            if has_teardown =>
+        {
+            Some(total - removal)
+        }
         _ => None,
     }
 }

@@ -1,30 +1,59 @@
-//! Docker (Debian's `docker.io`, 20.10), started with its own data and exec roots and socket,
-//! and without touching the host's network: no iptables rules, no bridge, no IP forwarding.
-//! It manages its own containerd under the exec root.
+//! Docker, started with its own data and exec roots and socket, and without touching the
+//! host's network: no iptables rules, no bridge, no IP forwarding.
+//!
+//! Two forms: Debian 12's 20.10, which manages its own containerd under the exec root and
+//! keeps images in its own graph driver; and Debian 13's 26, on a containerd 1.7 we started
+//! (`--containerd`) with Docker's containerd image store (its `containerd-snapshotter`
+//! feature), so images are containerd's, pulled per platform (`wasip1/wasm` included), and a
+//! runtime type such as `io.containerd.wasmtime.v1` reaches a shim on that containerd's `PATH`.
 
+use crate::containerd::Containerd;
 use crate::daemon::Daemon;
 use crate::deadline::{PROBE_TIMEOUT, output_within, succeeds_within};
+use crate::release::{Programs, Release};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-pub const DOCKERD: &str = "dockerd";
-/// Debian's client, matching the daemon's API (another `docker` may come first on the PATH).
-pub const DOCKER_CLIENT: &str = "/usr/bin/docker";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Dockerd {
     dir: PathBuf,
+    /// Declared before `containerd`: dropped (stopped) first.
     daemon: Daemon,
+    /// The containerd this dockerd runs on, when we started it (Docker 26).
+    containerd: Option<Containerd>,
+    programs: Programs,
 }
 
 impl Dockerd {
-    /// Starts dockerd with everything under `dir` and waits until it answers.
+    /// Starts Debian 12's dockerd (20.10, its own containerd) with everything under `dir` and
+    /// waits until it answers.
     pub fn start(dir: &Path) -> Result<Dockerd> {
-        if crate::on_path(DOCKERD).is_none() || !Path::new(DOCKER_CLIENT).exists() {
+        Dockerd::spawn(&Programs::debian12(), dir, None)
+    }
+
+    /// Starts the dockerd of `containerd`'s release (Debian 13: Docker 26) on that
+    /// containerd, with the containerd image store; dockerd's containers live in containerd's
+    /// `moby` namespace. The containerd is stopped with this dockerd, after it.
+    pub fn start_on(containerd: Containerd, dir: &Path) -> Result<Dockerd> {
+        let programs = containerd.programs().clone();
+        if programs.release == Release::Debian12 {
             bail!(
-                "dockerd or {DOCKER_CLIENT} is not installed: run `cargo xtask setup` (Debian package docker.io)"
+                "Docker 20.10 manages its own containerd and has no containerd image store: start it with Dockerd::start"
+            );
+        }
+        Dockerd::spawn(&programs, dir, Some(containerd))
+    }
+
+    fn spawn(programs: &Programs, dir: &Path, containerd: Option<Containerd>) -> Result<Dockerd> {
+        let missing = programs.missing();
+        if !missing.is_empty() {
+            bail!(
+                "{} not installed: {}",
+                missing.join(", "),
+                programs.install_hint()
             );
         }
         let dir = std::path::absolute(dir)?;
@@ -35,7 +64,20 @@ impl Dockerd {
                 .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
         }
         let socket = dir.join("docker.sock");
-        let mut cmd = Command::new(DOCKERD);
+        let mut cmd = Command::new(&programs.dockerd);
+        cmd.env("PATH", programs.daemon_path(&[])?);
+        if let Some(containerd) = &containerd {
+            let config = dir.join("daemon.json");
+            std::fs::write(&config, DOCKER26_CONFIG)?;
+            // With the containerd image store the storage driver names containerd's
+            // snapshotter: the one chosen for this directory's file system.
+            cmd.arg("--config-file")
+                .arg(&config)
+                .arg("--containerd")
+                .arg(containerd.socket())
+                .arg("--storage-driver")
+                .arg(containerd.snapshotter());
+        }
         cmd.arg("--data-root")
             .arg(dir.join("data"))
             .arg("--exec-root")
@@ -59,17 +101,39 @@ impl Dockerd {
             &socket.to_string_lossy(),
         )?;
         let probe = socket.clone();
+        let client = programs.docker.clone();
         daemon.wait_ready(READY_TIMEOUT, move || {
             probe.exists()
                 && succeeds_within(
-                    Command::new(DOCKER_CLIENT)
+                    Command::new(&client)
                         .arg("--host")
                         .arg(format!("unix://{}", probe.display()))
                         .arg("version"),
                     PROBE_TIMEOUT,
                 )
         })?;
-        Ok(Dockerd { dir, daemon })
+        Ok(Dockerd {
+            dir,
+            daemon,
+            containerd,
+            programs: programs.clone(),
+        })
+    }
+
+    /// The release whose dockerd this is.
+    pub fn release(&self) -> Release {
+        self.programs.release
+    }
+
+    /// The containerd this dockerd runs on, when we started it (Docker 26).
+    pub fn containerd(&self) -> Option<&Containerd> {
+        self.containerd.as_ref()
+    }
+
+    /// Whether images are containerd's (per platform, `wasip1/wasm` included) and runtime
+    /// types reach containerd's shims: Docker 26 on our containerd.
+    pub fn containerd_image_store(&self) -> bool {
+        self.containerd.is_some()
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -82,14 +146,23 @@ impl Dockerd {
 
     /// The Docker client talking to this daemon.
     pub fn docker(&self) -> Command {
-        let mut cmd = Command::new(DOCKER_CLIENT);
+        let mut cmd = Command::new(&self.programs.docker);
         cmd.arg("--host")
             .arg(format!("unix://{}", self.socket().display()));
         cmd
     }
 
-    /// `docker 20.10.24`.
+    /// `docker 20.10.24`; on our containerd, `docker 26.1.5, containerd 1.7.24, runc 1.1.5,
+    /// containerd image store`.
     pub fn version(&self) -> String {
+        let docker = self.server_version();
+        match &self.containerd {
+            Some(c) => format!("{docker}, {}, containerd image store", c.versions()),
+            None => docker,
+        }
+    }
+
+    fn server_version(&self) -> String {
         let out = output_within(
             self.docker()
                 .args(["version", "--format", "{{.Server.Version}}"]),
@@ -103,3 +176,8 @@ impl Dockerd {
         }
     }
 }
+
+/// Docker 26's `daemon.json`: images in containerd's store, so that a `wasip1/wasm` entry of an
+/// index can be pulled and a containerd shim runtime type can run it.
+const DOCKER26_CONFIG: &str = r#"{"features": {"containerd-snapshotter": true}}
+"#;

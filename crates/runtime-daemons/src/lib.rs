@@ -3,6 +3,8 @@
 //!
 //! Each daemon gets its own root, state and socket under a directory we own, so it never
 //! touches (or is touched by) a system-wide installation; dropping its handle stops it.
+//! [`release`] says whose programs they are: Debian 12's (containerd 1.6, Docker 20.10) or
+//! Debian 13's (containerd 1.7, Docker 26), fetched by `cargo xtask setup`.
 //! [`binfmt`] lets those runtimes start foreign-architecture images under qemu-user.
 
 pub mod binfmt;
@@ -10,10 +12,12 @@ pub mod containerd;
 pub mod daemon;
 pub mod deadline;
 pub mod docker;
+pub mod release;
 
 pub use binfmt::Binfmt;
 pub use containerd::Containerd;
 pub use docker::Dockerd;
+pub use release::{Programs, Release};
 
 /// The first line a program prints for `--version`-like arguments, or why it could not.
 pub fn program_version(program: &str, args: &[&str]) -> anyhow::Result<String> {

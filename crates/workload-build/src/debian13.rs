@@ -12,9 +12,7 @@
 //! Debian 12 runtimes without these.
 
 use anyhow::{Context, Result, bail};
-use runtime_daemons::release::{
-    DEBIAN13_PACKAGES, DEBIAN13_SUITE, debian13_dir, debian13_root,
-};
+use runtime_daemons::release::{DEBIAN13_PACKAGES, DEBIAN13_SUITE, debian13_dir, debian13_root};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -67,8 +65,8 @@ impl Mirror {
             } else {
                 None
             };
-            if found.is_some() {
-                return Ok(found.unwrap());
+            if let Some(mirror) = found {
+                return Ok(mirror);
             }
         }
         bail!(
@@ -85,7 +83,9 @@ impl Mirror {
                     .filter(|l| !l.trim_start().starts_with('#'))
                     .find_map(|l| {
                         let (k, v) = l.split_once(':')?;
-                        k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                        k.trim()
+                            .eq_ignore_ascii_case(name)
+                            .then(|| v.trim().to_owned())
                     })
             };
             let words = |name: &str| -> Vec<String> {
@@ -221,9 +221,7 @@ fn apt(apt_dir: &Path, program: &str) -> Command {
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<String> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run {what}"))?;
+    let out = cmd.output().with_context(|| format!("cannot run {what}"))?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -294,7 +292,12 @@ pub fn fetch(build_dir: &Path, mirror: &Mirror, log: &mut dyn FnMut(&str)) -> Re
             .args(DEBIAN13_PACKAGES),
         "apt-get download",
     )
-    .with_context(|| format!("cannot download {} from {DEBIAN13_SUITE}", DEBIAN13_PACKAGES.join(" ")))?;
+    .with_context(|| {
+        format!(
+            "cannot download {} from {DEBIAN13_SUITE}",
+            DEBIAN13_PACKAGES.join(" ")
+        )
+    })?;
 
     let mut versions = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&debs)?
@@ -304,7 +307,10 @@ pub fn fetch(build_dir: &Path, mirror: &Mirror, log: &mut dyn FnMut(&str)) -> Re
     files.sort();
     for deb in &files {
         let fields = run(
-            Command::new("dpkg-deb").args(["-f"]).arg(deb).args(["Package", "Version"]),
+            Command::new("dpkg-deb")
+                .args(["-f"])
+                .arg(deb)
+                .args(["Package", "Version"]),
             "dpkg-deb -f",
         )?;
         let field = |name: &str| {
@@ -315,7 +321,10 @@ pub fn fetch(build_dir: &Path, mirror: &Mirror, log: &mut dyn FnMut(&str)) -> Re
                 .unwrap_or_default()
         };
         versions.push(format!("{} {}", field("Package"), field("Version")));
-        run(Command::new("dpkg").arg("-x").arg(deb).arg(&root), "dpkg -x")?;
+        run(
+            Command::new("dpkg").arg("-x").arg(deb).arg(&root),
+            "dpkg -x",
+        )?;
     }
     for (_, program, arg) in PROBES {
         run(
@@ -366,9 +375,10 @@ mod tests {
                 signed_by: Some("/etc/apt/keyrings/d.gpg".into()),
             })
         );
-        let sources = Mirror::from_one_line("deb http://m.example/debian bookworm main", "bookworm")
-            .unwrap()
-            .sources();
+        let sources =
+            Mirror::from_one_line("deb http://m.example/debian bookworm main", "bookworm")
+                .unwrap()
+                .sources();
         assert_eq!(
             sources,
             "Types: deb\nURIs: http://m.example/debian\nSuites: trixie\nComponents: main\n"
@@ -386,13 +396,19 @@ mod tests {
         let Outcome::Present(versions) = ensure(&build_dir, &mut |_| {}).unwrap() else {
             panic!("fetched again although present");
         };
-        assert_eq!(std::fs::metadata(&record).unwrap().modified().unwrap(), written);
+        assert_eq!(
+            std::fs::metadata(&record).unwrap().modified().unwrap(),
+            written
+        );
         for (package, prefix) in [
             ("containerd", "containerd 1.7."),
             ("docker.io", "docker.io 26."),
             ("docker-cli", "docker-cli 26."),
         ] {
-            assert!(versions.iter().any(|v| v.starts_with(prefix)), "{package}: {versions:?}");
+            assert!(
+                versions.iter().any(|v| v.starts_with(prefix)),
+                "{package}: {versions:?}"
+            );
         }
     }
 
@@ -407,7 +423,10 @@ mod tests {
         };
         let err = fetch(&tmp.path().join("build"), &mirror, &mut |_| {}).unwrap_err();
         let msg = format!("{err:#}");
-        assert!(msg.contains("cannot serve suite trixie (Debian 13)"), "{msg}");
+        assert!(
+            msg.contains("cannot serve suite trixie (Debian 13)"),
+            "{msg}"
+        );
         assert!(msg.contains("the Debian 12 runtimes still run"), "{msg}");
         assert!(msg.contains(&mirror.uri), "{msg}");
         assert!(present(&tmp.path().join("build")).is_none());
