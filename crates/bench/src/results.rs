@@ -21,7 +21,7 @@ pub fn render(groups: &[GroupSummary]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<10} {:<25} {:<16} {:<8} {:<6} {:>5} {:>18} {:>18} {:>18}",
+        "{:<14} {:<25} {:<16} {:<8} {:<6} {:>5} {:>18} {:>18} {:>18}",
         "runtime",
         "variant",
         "image",
@@ -36,7 +36,7 @@ pub fn render(groups: &[GroupSummary]) -> String {
         let c = &g.cell;
         let _ = writeln!(
             s,
-            "{:<10} {:<25} {:<16} {:<8} {:<6} {:>5} {:>18} {:>18} {:>18}{}",
+            "{:<14} {:<25} {:<16} {:<8} {:<6} {:>5} {:>18} {:>18} {:>18}{}",
             c.runtime,
             c.variant,
             c.image,

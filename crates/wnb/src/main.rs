@@ -145,8 +145,9 @@ struct BenchArgs {
     /// Plain HTTP to a registry that is not on loopback.
     #[arg(long)]
     insecure: bool,
-    /// Runtimes to measure (floor, containerd, docker); default: all three. Each one that
-    /// cannot start here is skipped with the reason.
+    /// Runtimes to measure (floor, containerd, docker, containerd-1.7, docker-26: Debian 12's
+    /// containerd 1.6 and Docker 20.10, Debian 13's 1.7 and 26); default: all five. Each one
+    /// that cannot start here is skipped with the reason.
     #[arg(long = "runtime")]
     runtimes: Vec<Runtime>,
     /// Where results/<timestamp>/ goes.
