@@ -31,6 +31,10 @@ pub struct LocalRegistry {
     addr: SocketAddr,
     dir: PathBuf,
     htpasswd: Option<PathBuf>,
+    /// A network namespace (`/run/netns/<name>`) the registry runs in (`ip netns exec`).
+    netns: Option<String>,
+    /// Storage served instead of `<dir>/storage`.
+    storage: Option<PathBuf>,
     /// Shared by the clones of a handle made `stopped_on_drop`: the last one stops it.
     stop_on_drop: Option<Arc<StopOnDrop>>,
 }
@@ -50,6 +54,8 @@ impl Drop for StopOnDrop {
             addr: self.addr,
             dir: std::mem::take(&mut self.dir),
             htpasswd: None,
+            netns: None,
+            storage: None,
             stop_on_drop: None,
         };
         if let Err(e) = registry.down() {
@@ -75,8 +81,37 @@ impl LocalRegistry {
             addr,
             dir: dir.to_owned(),
             htpasswd: None,
+            netns: None,
+            storage: None,
             stop_on_drop: None,
         })
+    }
+
+    /// A registry run inside the network namespace `netns` (one the caller created and owns,
+    /// reached from the host only through its own veth pair), listening on `addr`, an
+    /// address of that namespace. `crates/link-shaper` puts it behind a shaped link.
+    pub fn in_netns(netns: &str, addr: SocketAddr, dir: &Path) -> Result<LocalRegistry> {
+        if !Path::new(&format!("/run/netns/{netns}")).exists() {
+            bail!("no network namespace {netns} (/run/netns/{netns})");
+        }
+        if addr.ip().is_unspecified() {
+            bail!("a registry in a namespace listens on one of its addresses, not {addr}");
+        }
+        Ok(LocalRegistry {
+            addr,
+            dir: dir.to_owned(),
+            htpasswd: None,
+            netns: Some(netns.to_owned()),
+            storage: None,
+            stop_on_drop: None,
+        })
+    }
+
+    /// Serves `storage` (e.g. the storage of the project's registry, so the images pushed
+    /// there are served here too) instead of `<dir>/storage`.
+    pub fn with_storage(mut self, storage: &Path) -> LocalRegistry {
+        self.storage = Some(storage.to_owned());
+        self
     }
 
     /// The registry of this handle is stopped when the handle and all its clones are dropped,
@@ -106,7 +141,9 @@ impl LocalRegistry {
     }
 
     pub fn storage_dir(&self) -> PathBuf {
-        self.dir.join("storage")
+        self.storage
+            .clone()
+            .unwrap_or_else(|| self.dir.join("storage"))
     }
 
     fn pid_file(&self) -> PathBuf {
@@ -187,7 +224,16 @@ impl LocalRegistry {
             .with_context(|| format!("cannot create {}", self.storage_dir().display()))?;
         std::fs::write(self.config_file(), self.config())?;
         let log = std::fs::File::create(self.log_file())?;
-        let child = Command::new(REGISTRY_BINARY)
+        let mut command = match &self.netns {
+            // `ip netns exec` enters the namespace and execs the registry: same PID.
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, REGISTRY_BINARY]);
+                c
+            }
+            None => Command::new(REGISTRY_BINARY),
+        };
+        let child = command
             .arg("serve")
             .arg(self.config_file())
             .stdin(Stdio::null())

@@ -7,6 +7,7 @@
 //! file stays readable JSON with stable field names and no stage splits or parses names.
 
 mod environment;
+pub mod link;
 mod names;
 mod phase;
 mod summary;
