@@ -11,6 +11,8 @@ use crate::timeline::{Marks, Started, phases_between};
 use anyhow::{Context, Result, bail};
 use records::{Phase, PhaseTime, Platform, Runtime, Variant};
 use runtime_daemons::Containerd;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// The runtime type our shim answers to (binary `containerd-shim-wasmtime-v1`).
@@ -27,6 +29,8 @@ pub struct ContainerdDriver<'a> {
     pub foreign_unsupported: Option<String>,
     /// Resolves a tag to one platform's manifest digest, for the precompiled variant.
     pub resolver: Resolver,
+    /// For each reference by digest chosen from a tag: the index digest the tag resolved to.
+    chosen: RefCell<HashMap<String, String>>,
 }
 
 impl<'a> ContainerdDriver<'a> {
@@ -47,6 +51,7 @@ impl<'a> ContainerdDriver<'a> {
             wasm_shim,
             foreign_unsupported,
             resolver,
+            chosen: RefCell::default(),
         })
     }
 }
@@ -103,7 +108,12 @@ impl RuntimeDriver for ContainerdDriver<'_> {
     /// it finds no module layer ("serde failed") and compiles at every start.
     fn reference(&self, tagged: &str, platform: Platform, variant: Variant) -> Result<String> {
         if variant.uses_module_layer() {
-            self.resolver.by_digest(tagged, platform)
+            let resolved = self.resolver.resolve(tagged, platform)?;
+            let reference = resolved.by_digest.whole();
+            self.chosen
+                .borrow_mut()
+                .insert(reference.clone(), resolved.named);
+            Ok(reference)
         } else {
             Ok(tagged.to_owned())
         }
@@ -166,6 +176,25 @@ impl RuntimeDriver for ContainerdDriver<'_> {
         ))
     }
 
+    /// The image's target digest in containerd's image store (`ctr images ls`), or, for a
+    /// reference by digest the bench chose, the index its tag resolved to then.
+    fn resolved(&self, target: &Target) -> Result<Vec<String>> {
+        if let Some(index) = self.chosen.borrow().get(&target.reference) {
+            return Ok(vec![index.clone()]);
+        }
+        let mut cmd = self.containerd.ctr();
+        cmd.args(["images", "ls", &format!("name=={}", target.reference)]);
+        let what = format!("ctr images ls name=={}", target.reference);
+        let out = to_completion(cmd, &what, CLEANUP_TIMEOUT)?.output;
+        if !out.status.success() {
+            bail!("{what} failed: {}", last_lines(&out.stderr));
+        }
+        Ok(image_digests(
+            &String::from_utf8_lossy(&out.stdout),
+            &target.reference,
+        ))
+    }
+
     fn run(&self, target: &Target, timeout: Duration) -> Result<Started> {
         let id = container_id();
         let mut cmd = self.containerd.ctr();
@@ -225,5 +254,31 @@ impl RuntimeDriver for ContainerdDriver<'_> {
             emulated,
             marks,
         ))
+    }
+}
+
+/// The DIGEST column of `ctr images ls`'s rows for `reference` (columns REF, TYPE, DIGEST, …).
+fn image_digests(listing: &str, reference: &str) -> Vec<String> {
+    listing
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut columns = line.split_whitespace();
+            (columns.next() == Some(reference))
+                .then(|| columns.nth(1).map(str::to_owned))
+                .flatten()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn image_digests_reads_the_digest_column_of_the_reference_row() {
+        let listing = "REF                          TYPE                                      DIGEST                 SIZE    PLATFORMS   LABELS \n\
+            r/a:latest                   application/vnd.oci.image.index.v1+json   sha256:aaa             1.2 MiB linux/amd64 -      \n\
+            r/a:latest2                  application/vnd.oci.image.index.v1+json   sha256:bbb             1.2 MiB linux/amd64 -      \n";
+        assert_eq!(super::image_digests(listing, "r/a:latest"), ["sha256:aaa"]);
+        assert!(super::image_digests(listing, "r/b:latest").is_empty());
     }
 }

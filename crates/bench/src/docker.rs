@@ -211,6 +211,28 @@ impl RuntimeDriver for DockerDriver<'_> {
         ))
     }
 
+    /// The image's `RepoDigests` for the reference's repository (`docker image inspect`):
+    /// the index each pull of it by tag resolved to.
+    fn resolved(&self, target: &Target) -> Result<Vec<String>> {
+        let mut cmd = self.dockerd.docker();
+        cmd.args([
+            "image",
+            "inspect",
+            "--format",
+            "{{range .RepoDigests}}{{println .}}{{end}}",
+            &target.reference,
+        ]);
+        let what = format!("docker image inspect {}", target.reference);
+        let out = to_completion(cmd, &what, Duration::from_secs(15))?.output;
+        if !out.status.success() {
+            bail!("{what} failed: {}", last_lines(&out.stderr));
+        }
+        Ok(repo_digests(
+            &String::from_utf8_lossy(&out.stdout),
+            &target.reference,
+        ))
+    }
+
     fn run(&self, target: &Target, timeout: Duration) -> Result<Started> {
         let name = container_id();
         let mut cmd = self.dockerd.docker();
@@ -258,5 +280,49 @@ impl RuntimeDriver for DockerDriver<'_> {
             emulated,
             marks,
         ))
+    }
+}
+
+/// The digests of `RepoDigests` (`repository@digest`, one a line) for `reference`'s
+/// repository; all of them if none names it (Docker spells some repositories its own way).
+fn repo_digests(listing: &str, reference: &str) -> Vec<String> {
+    let repository = reference.split('@').next().unwrap_or(reference);
+    let repository = match repository.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => name,
+        _ => repository,
+    };
+    let entries: Vec<(&str, &str)> = listing
+        .lines()
+        .filter_map(|l| l.trim().split_once('@'))
+        .collect();
+    let of_repository: Vec<String> = entries
+        .iter()
+        .filter(|(r, _)| *r == repository)
+        .map(|(_, d)| (*d).to_owned())
+        .collect();
+    if of_repository.is_empty() {
+        entries.iter().map(|(_, d)| (*d).to_owned()).collect()
+    } else {
+        of_repository
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn repo_digests_keeps_the_reference_repository() {
+        let listing = "127.0.0.1:5000/wnb/a@sha256:aaa\n127.0.0.1:5000/other/a@sha256:bbb\n";
+        assert_eq!(
+            super::repo_digests(listing, "127.0.0.1:5000/wnb/a:latest"),
+            ["sha256:aaa"]
+        );
+        assert_eq!(
+            super::repo_digests(listing, "127.0.0.1:5000/wnb/a@sha256:aaa"),
+            ["sha256:aaa"]
+        );
+        assert_eq!(
+            super::repo_digests("a@sha256:ccc\n", "docker.io/library/a:1"),
+            ["sha256:ccc"]
+        );
     }
 }

@@ -42,6 +42,8 @@ pub struct Pulled {
     /// the entry point in the rootfs) and, for a layer, its digest. A module in the rootfs is
     /// hashed only when precompiled code is wanted, outside any timing.
     pub module: Option<ModuleFile>,
+    /// The digest of what the reference named (the index its tag resolved to).
+    pub resolved: String,
 }
 
 /// Where a pulled wasm module is.
@@ -181,6 +183,7 @@ impl Floor {
         let PlatformManifest {
             by_digest,
             manifest,
+            named,
         } = platform_manifest(&self.client, &self.auth, &reference, platform).await?;
         phases.push(PhaseTime::new(Phase::Resolve, ms(t.elapsed())));
 
@@ -307,6 +310,7 @@ impl Floor {
             config,
             rootfs,
             module,
+            resolved: named,
         })
     }
 
@@ -535,6 +539,13 @@ impl RuntimeDriver for Floor {
         let pulled = self.pull_image(&target.reference, target.platform, timeout, &mut phases)?;
         self.pulled.replace(Some((target.clone(), pulled)));
         Ok(phases)
+    }
+
+    fn resolved(&self, target: &Target) -> Result<Vec<String>> {
+        match self.pulled.borrow().as_ref() {
+            Some((t, pulled)) if t == target => Ok(vec![pulled.resolved.clone()]),
+            _ => bail!("{} was not pulled", target.reference),
+        }
     }
 
     fn run(&self, target: &Target, timeout: Duration) -> Result<Started> {

@@ -57,6 +57,13 @@ pub struct Plan {
     /// Cells already measured in full (by the run a `--resume` continues): not measured again.
     #[serde(default)]
     pub done: BTreeSet<CellId>,
+    /// The digest of each image index the build made (read from the layout it pushed), by the
+    /// reference the bench pulls it by ([`Plan::tagged`]; the module-layer form is an index of
+    /// its own under its own tag). A runtime that resolves the reference to anything else
+    /// fails every run of the image ([`check_pin`]). Images built elsewhere are not pinned,
+    /// unless named by a reference with a digest.
+    #[serde(default)]
+    pub pinned: BTreeMap<String, String>,
 }
 
 /// The default deadline of one pull or run. The slowest run measured here, facedetect-cpp on
@@ -188,12 +195,44 @@ fn new_record(
     }
 }
 
+/// Refuses a pull whose reference the runtime resolved to another digest than the build's:
+/// `pinned` is `(tagged, digest)` ([`Plan::pinned`]). Untimed, between the pull and the run.
+pub fn check_pin(
+    runtime: &dyn RuntimeDriver,
+    target: &Target,
+    pinned: Option<(&str, &str)>,
+) -> Result<()> {
+    let Some((tagged, built)) = pinned else {
+        return Ok(());
+    };
+    let resolved = runtime.resolved(target)?;
+    if resolved.is_empty() {
+        anyhow::bail!(
+            "{}: cannot tell what {tagged} resolved to",
+            runtime.runtime()
+        );
+    }
+    let others: Vec<&str> = resolved
+        .iter()
+        .map(String::as_str)
+        .filter(|d| *d != built)
+        .collect();
+    if !others.is_empty() {
+        anyhow::bail!(
+            "tag {tagged} resolves to {}, the build made {built}",
+            others.join(" and ")
+        );
+    }
+    Ok(())
+}
+
 /// One pull and start of a target, verified; fills the record's figures and phases.
 fn measure_once(
     runtime: &dyn RuntimeDriver,
     target: &Target,
     mode: Mode,
     timeout: Duration,
+    pinned: Option<(&str, &str)>,
     record: &mut RunRecord,
 ) -> Result<protocol::Run> {
     if mode == Mode::Fresh {
@@ -202,6 +241,7 @@ fn measure_once(
     // The runtime times its own pull (the client call, not our reading of its events): the
     // pull time is the sum of its phases.
     let pull_phases = runtime.pull(target, timeout)?;
+    check_pin(runtime, target, pinned)?;
     record.pull_ms = Some(pull_phases.iter().map(|p| p.ms).sum());
     let started = runtime.run(target, timeout)?;
     record.emulated = started.emulated;
@@ -233,6 +273,10 @@ pub fn bench_runtime(
     let mut records = Vec::new();
     for cell in plan.cells(runtime) {
         let tagged = plan.tagged(cell.image, cell.variant);
+        let pinned = plan
+            .pinned
+            .get(&tagged)
+            .map(|d| (tagged.as_str(), d.as_str()));
         let mut target = runtime
             .reference(&tagged, cell.platform, cell.variant)
             .map(|reference| Target {
@@ -261,9 +305,14 @@ pub fn bench_runtime(
             }
             let mut record = new_record(runtime, &cell, i, i < plan.warmup);
             let outcome = match &target {
-                Ok(target) => {
-                    measure_once(runtime, target, cell.mode, plan.run_timeout, &mut record)
-                }
+                Ok(target) => measure_once(
+                    runtime,
+                    target,
+                    cell.mode,
+                    plan.run_timeout,
+                    pinned,
+                    &mut record,
+                ),
                 Err(e) => Err(anyhow::anyhow!("{e}")),
             };
             match outcome {

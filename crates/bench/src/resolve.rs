@@ -18,6 +18,9 @@ pub struct PlatformManifest {
     /// The same repository, by the manifest's digest.
     pub by_digest: Reference,
     pub manifest: ImageManifest,
+    /// The digest of what the reference named (the index a tag resolved to): compared with
+    /// the build's by the bench ([`crate::Plan::pinned`]).
+    pub named: String,
 }
 
 /// What a reference names: an image index, or one platform's manifest.
@@ -73,18 +76,20 @@ pub async fn platform_manifest(
     reference: &Reference,
     platform: Platform,
 ) -> Result<PlatformManifest> {
-    let index = match fetch_named(client, auth, reference).await? {
-        (Named::Index(index), _) => index,
-        (Named::Manifest(manifest), bytes) => {
-            let digest = sha256_digest(&bytes);
-            if let Some(named) = reference.digest()
-                && named != digest
-            {
-                bail!("the registry sent content for {named} that hashes to {digest}: refusing it");
-            }
+    let (named, bytes) = fetch_named(client, auth, reference).await?;
+    let digest = sha256_digest(&bytes);
+    if let Some(asked) = reference.digest()
+        && asked != digest
+    {
+        bail!("the registry sent content for {asked} that hashes to {digest}: refusing it");
+    }
+    let index = match named {
+        Named::Index(index) => index,
+        Named::Manifest(manifest) => {
             return Ok(PlatformManifest {
                 by_digest: by_digest(reference, &digest),
                 manifest,
+                named: digest,
             });
         }
     };
@@ -108,6 +113,7 @@ pub async fn platform_manifest(
     Ok(PlatformManifest {
         by_digest,
         manifest,
+        named: digest,
     })
 }
 
@@ -188,15 +194,19 @@ impl Resolver {
 
     /// `registry/repository@sha256:…` of `platform`'s manifest in the index `reference`.
     pub fn by_digest(&self, reference: &str, platform: Platform) -> Result<String> {
+        Ok(self.resolve(reference, platform)?.by_digest.whole())
+    }
+
+    /// `platform`'s manifest in the index `reference`, and the index's digest.
+    pub fn resolve(&self, reference: &str, platform: Platform) -> Result<PlatformManifest> {
         let reference: Reference = reference
             .parse()
             .with_context(|| format!("bad reference {reference}"))?;
-        let resolved = self.runtime.block_on(platform_manifest(
+        self.runtime.block_on(platform_manifest(
             &self.client,
             &self.auth,
             &reference,
             platform,
-        ))?;
-        Ok(resolved.by_digest.whole())
+        ))
     }
 }

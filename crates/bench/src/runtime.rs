@@ -45,6 +45,12 @@ pub trait RuntimeDriver {
     /// the call took. A pull still going after `timeout` is stopped and is an error.
     fn pull(&self, target: &Target, timeout: Duration) -> Result<Vec<PhaseTime>>;
 
+    /// The digests the target's reference resolved to at its last pull, as the runtime
+    /// recorded them: the image index a tag named (the one the runtime chose its reference
+    /// from, when that reference is by digest). The bench compares them with the build's
+    /// ([`crate::check_pin`]), outside any timing.
+    fn resolved(&self, target: &Target) -> Result<Vec<String>>;
+
     /// Starts the pulled target with the image's own entry point and arguments and waits for
     /// it to exit. Work the variant needs before any start (the floor's ahead-of-time
     /// compilation) happens here too, before the run is requested, and is not timed. A run

@@ -28,6 +28,7 @@ fn plan(prefix: String, platforms: &[Platform]) -> Plan {
         expected_checksums: Default::default(),
         references: Default::default(),
         done: Default::default(),
+        pinned: Default::default(),
     }
 }
 

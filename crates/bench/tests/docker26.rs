@@ -78,6 +78,7 @@ fn docker26_runs_wasm_through_our_shim_and_native_under_runc() {
         expected_checksums: [(Workload::Matmul, expected::matmul(100))].into(),
         references: Default::default(),
         done: Default::default(),
+        pinned: Default::default(),
     };
     assert!(
         plan.unsupported(&rt).is_empty(),

@@ -48,6 +48,7 @@ fn plan(target: &Target, images: &[&str], platforms: &[Platform], modes: &[Mode]
         expected_checksums: Default::default(),
         references: Default::default(),
         done: Default::default(),
+        pinned: Default::default(),
     }
 }
 

@@ -483,7 +483,7 @@ fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedP
             )
         })?;
     let expected_checksums = expected_checksums(&definitions, &images)?;
-    let plan = bench::Plan {
+    let mut plan = bench::Plan {
         repository_prefix: prefix,
         tag: args.tag.clone(),
         wasm_layer_tag,
@@ -496,13 +496,53 @@ fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedP
         expected_checksums,
         references: Default::default(),
         done: Default::default(),
+        pinned: Default::default(),
     };
+    plan.pinned = pins(build_dir, &plan)?;
     Ok(bench::results::SavedPlan {
         plan,
         runtimes: or_all(&args.runtimes, &Runtime::ALL),
         plain_http: local || target.insecure,
         local_registry: local,
     })
+}
+
+/// The digest of each image index the build made, by the reference the bench pulls it by:
+/// read from the layout of each form (the one `cargo xtask push` pushed). An image the
+/// layouts do not name is not pinned (it was built elsewhere), and the log says so.
+fn pins(
+    build_dir: &Path,
+    plan: &bench::Plan,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut pinned = std::collections::BTreeMap::new();
+    let forms = std::iter::once(("oci", &plan.tag)).chain(
+        plan.wasm_layer_tag
+            .as_ref()
+            .map(|tag| (WASM_LAYER_LAYOUT, tag)),
+    );
+    for (layout, tag) in forms {
+        let dir = build_dir.join(layout);
+        if !dir.exists() {
+            continue;
+        }
+        let refs = Layout::open(&dir)?.refs()?;
+        for image in &plan.images {
+            let name = image.to_string();
+            match refs.iter().find(|(n, _)| *n == name) {
+                Some((_, d)) => {
+                    pinned.insert(
+                        format!("{}/{image}:{tag}", plan.repository_prefix),
+                        d.digest().to_string(),
+                    );
+                }
+                None => log(&format!(
+                    "{image}:{tag} is not in {}: its digest is not pinned",
+                    dir.display()
+                )),
+            }
+        }
+    }
+    Ok(pinned)
 }
 
 /// `<registry>/<repository>` of the first reference; every reference must name the same
@@ -577,6 +617,19 @@ fn plan_by_reference(
         iterations: args.iterations,
         run_timeout,
         expected_checksums: Default::default(),
+        // A reference by digest is pinned to it; one by tag is not (it was not built here).
+        pinned: references
+            .values()
+            .filter_map(|f| {
+                let digest = f
+                    .reference
+                    .parse::<oci_client::Reference>()
+                    .ok()?
+                    .digest()?
+                    .to_owned();
+                Some((f.reference.clone(), digest))
+            })
+            .collect(),
         references,
         done: Default::default(),
     };
