@@ -63,6 +63,8 @@ pub struct Floor {
     client: Client,
     auth: RegistryAuth,
     wasm: WasiRunner,
+    /// What this process precompiled, hashed: checked before every load.
+    precompiled: crate::cache::Precompiled,
 }
 
 impl Floor {
@@ -78,6 +80,7 @@ impl Floor {
             client,
             auth,
             wasm: WasiRunner::new()?,
+            precompiled: Default::default(),
         })
     }
 
@@ -190,13 +193,14 @@ impl Floor {
         // Each blob streams to disk while oci-client hashes it, once, and refuses it unless
         // the digest is the descriptor's; only then is it renamed into the store.
         let t = Instant::now();
-        std::fs::create_dir_all(self.dir.join("content"))?;
+        // Only this user can enter the store (see crate::cache).
+        crate::cache::private_dir(&self.dir.join("content"))?;
         for d in std::iter::once(manifest.config()).chain(manifest.layers()) {
             // Refused before anything, even when the store has the digest.
             let mut received = oci_image::limits::Received::new(d)
                 .with_context(|| format!("pulling {reference}"))?;
             let path = self.blob_path(d.digest().as_ref());
-            if path.exists() {
+            if crate::cache::reusable_blob(&path, d.size())? {
                 continue;
             }
             let partial = path.with_extension("partial");
@@ -478,9 +482,10 @@ impl Floor {
         ))
     }
 
-    /// Precompiles the pulled wasm module into the cache, unless it is there; returns where
-    /// the compiled code is. Ahead of time, outside any start: a module in the rootfs is hashed
-    /// here for its cache key.
+    /// Precompiles the pulled wasm module into the cache, unless this process did; returns
+    /// where the compiled code is, checked unchanged since it was written (it is loaded with
+    /// an unsafe deserialize). Ahead of time, outside any start: a module in the rootfs is
+    /// hashed here for its cache key.
     pub fn prepare_precompiled(&self, pulled: &Pulled) -> Result<PathBuf> {
         let module = pulled
             .module
@@ -493,14 +498,14 @@ impl Floor {
             None => sha256_digest(&bytes),
         };
         let cached = self.precompiled_path(&digest);
-        if cached.exists() {
+        crate::cache::private_dir(cached.parent().unwrap_or(&self.dir))?;
+        if self.precompiled.wrote(&cached) && cached.exists() {
+            self.precompiled.check(&cached)?;
             return Ok(cached);
         }
-        let compiled = self.wasm.precompile(&bytes)?;
-        std::fs::create_dir_all(cached.parent().unwrap_or(&self.dir))?;
-        let tmp = cached.with_extension("partial");
-        std::fs::write(&tmp, compiled)?;
-        std::fs::rename(&tmp, &cached)?;
+        // A file another process left is compiled again, not trusted.
+        self.precompiled
+            .write(&cached, &self.wasm.precompile(&bytes)?)?;
         Ok(cached)
     }
 }

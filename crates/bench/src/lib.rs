@@ -5,6 +5,7 @@
 //! serve them all, so every record has the same shape. Each run is checked ([`verify`])
 //! before it counts; failures are recorded with their error and never averaged in.
 
+mod cache;
 mod client;
 pub mod containerd;
 mod containerd_events;
