@@ -241,14 +241,13 @@ fn which_runtime_pulls_and_runs_which_wasm_image_form_and_platform_spelling() {
     );
     // Only the spelling our index's wasm entry declares (os wasip1) matches it: `wasm`
     // (= linux/wasm), `wasi/wasm` and `linux/wasm` find no entry on any runtime.
-    for r in 0..runtimes.len() {
+    for (r, runtime) in runtimes.iter().enumerate() {
         for (form, _) in FORMS {
             for spelling in ["wasi/wasm", "wasm", "linux/wasm"] {
                 let o = cell(r, form, spelling);
                 assert!(
                     o.starts_with("pull fails:") && o.contains("no match"),
-                    "{}, {form}, {spelling}: {o}\n{table}",
-                    runtimes[r]
+                    "{runtime}, {form}, {spelling}: {o}\n{table}"
                 );
             }
         }
