@@ -13,7 +13,7 @@ use crate::ForeignImage;
 use crate::deadline::timed_out;
 use crate::resolve::{PlatformManifest, offered_platforms, platform_manifest};
 use crate::runtime::{RuntimeDriver, Target};
-use crate::spawn::spawn_chrooted;
+use crate::spawn::{Sandbox, UNPRIVILEGED, spawn_sandboxed};
 use crate::timeline::{Marks, Started};
 use anyhow::{Context, Result, bail};
 use oci_client::secrets::RegistryAuth;
@@ -300,10 +300,8 @@ impl Floor {
             Some(layer) => Some(layer),
             None if platform.is_wasm() => {
                 let entry = entry_point(&config)?;
-                let path = rootfs.join(entry.trim_start_matches('/'));
-                if !path.is_file() {
-                    bail!("{reference}: the image has no {entry}");
-                }
+                let path = crate::rootfs::file_in_root(&rootfs, &entry)
+                    .with_context(|| format!("{reference}: its entry point {entry}"))?;
                 Some(ModuleFile { path, digest: None })
             }
             None => None,
@@ -359,21 +357,34 @@ impl Floor {
                 .context("no emulator for this platform")?;
             let qemu_path = runtime_daemons::on_path(qemu)
                 .with_context(|| format!("{qemu} is not installed (Debian qemu-user-static)"))?;
-            let inside = pulled.rootfs.join(&QEMU_IN_ROOTFS[1..]);
-            if !inside.exists() {
-                std::fs::copy(&qemu_path, &inside)
-                    .with_context(|| format!("cannot copy {qemu} into the rootfs"))?;
-            }
+            // Replaced at every start: whatever the image (or an earlier run) put there is
+            // never followed nor trusted.
+            crate::rootfs::place_file(&pulled.rootfs, &QEMU_IN_ROOTFS[1..], &qemu_path)
+                .with_context(|| format!("cannot put {qemu} into the rootfs"))?;
             (QEMU_IN_ROOTFS, argv)
         } else {
             (entry, argv[1..].to_vec())
         };
+        // Each volume: a fresh host directory the unprivileged entry point owns, bound at
+        // its place in the (otherwise read-only) rootfs.
+        let volume_dirs = tempfile::tempdir()?;
+        let mut volumes = Vec::new();
+        for (i, volume) in image_volumes(&pulled.config).iter().enumerate() {
+            let inside = crate::rootfs::dir_in_root(&pulled.rootfs, volume)
+                .with_context(|| format!("the image's volume {volume}"))?;
+            let host = volume_dirs.path().join(i.to_string());
+            std::fs::create_dir(&host)?;
+            std::os::unix::fs::chown(&host, Some(UNPRIVILEGED), Some(UNPRIVILEGED))
+                .with_context(|| format!("cannot hand {} to the entry point", host.display()))?;
+            volumes.push((host, inside));
+        }
         let requested_unix_ns = protocol::now_unix_ns();
         let t = Instant::now();
         // Returns once the child has exec'd, which ends the spawn phase.
-        let child = spawn_chrooted(&pulled.rootfs, program, &args)
+        let child = spawn_sandboxed(&pulled.rootfs, program, &args, &Sandbox { volumes })
             .with_context(|| format!("cannot start {entry}"))?;
         let spawned_unix_ns = requested_unix_ns + t.elapsed().as_nanos() as u64;
+        let sandboxed_unix_ns = child.sandboxed_unix_ns;
         let out = child.wait_with_output(timeout, entry)?;
         Ok(Started::of_process(
             out,
@@ -381,7 +392,10 @@ impl Floor {
             t.elapsed(),
             emulated,
             Marks {
-                before_main: vec![(Phase::Spawn, spawned_unix_ns)],
+                before_main: vec![
+                    (Phase::Sandbox, sandboxed_unix_ns),
+                    (Phase::Spawn, spawned_unix_ns),
+                ],
                 to_main: Phase::ExecToMain,
                 after_main: vec![],
                 to_return: Phase::Exit,
@@ -406,17 +420,12 @@ impl Floor {
             guest: "/".into(),
             writable: false,
         }];
-        for volume in pulled
-            .config
-            .config()
-            .as_ref()
-            .and_then(|c| c.volumes().clone())
-            .unwrap_or_default()
-        {
-            let host = out_dirs
-                .path()
-                .join(volume.trim_start_matches('/').replace('/', "_"));
-            std::fs::create_dir_all(&host)?;
+        for (i, volume) in image_volumes(&pulled.config).into_iter().enumerate() {
+            // The guest sees the volume through its preopen: the path is only checked.
+            crate::rootfs::plain_components(&volume)
+                .with_context(|| format!("the image's volume {volume}"))?;
+            let host = out_dirs.path().join(i.to_string());
+            std::fs::create_dir(&host)?;
             preopens.push(Preopen {
                 host,
                 guest: volume,
@@ -569,6 +578,15 @@ impl RuntimeDriver for Floor {
 }
 
 /// The first word of the image's Entrypoint (or Cmd).
+/// The volumes the image's config declares.
+fn image_volumes(config: &ImageConfiguration) -> Vec<String> {
+    config
+        .config()
+        .as_ref()
+        .and_then(|c| c.volumes().clone())
+        .unwrap_or_default()
+}
+
 fn entry_point(config: &ImageConfiguration) -> Result<String> {
     let cfg = config
         .config()

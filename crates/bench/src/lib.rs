@@ -15,6 +15,7 @@ mod events;
 pub mod floor;
 pub mod resolve;
 pub mod results;
+mod rootfs;
 pub mod runtime;
 pub mod session;
 mod spawn;

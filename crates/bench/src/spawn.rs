@@ -1,4 +1,4 @@
-//! Starting a native entry point chrooted into its rootfs at the least cost Linux allows.
+//! Starting a native entry point sandboxed in its rootfs at the least cost Linux allows.
 //!
 //! `fork` copies the page tables of the bench process, which maps wasmtime, its compiled code
 //! and the registry client: about 2 ms before the child can even exec. `clone` with
@@ -6,7 +6,9 @@
 //! `posix_spawn` does, which cannot chroot), so reaching the workload's `main` costs little
 //! more than the exec itself. Between clone and exec the child only makes raw system calls on
 //! values prepared beforehand: no allocation, no lock, since the parent's other threads keep
-//! running in the same memory.
+//! running in the same memory. The same clone creates the sandbox's namespaces; the child
+//! sets the rest up (mounts, chroot, capabilities, uid, no_new_privs) and notes the time, so
+//! the sandbox's cost is a phase of its own.
 
 use crate::deadline::{Watchdog, fired_error, kill_group};
 use anyhow::{Context, Result, bail};
@@ -18,7 +20,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{ExitStatus, Output};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 pub use wasi_runner::OUTPUT_LIMIT;
 
@@ -29,18 +31,57 @@ fn cstring(bytes: &[u8], what: &str) -> Result<CString> {
     CString::new(bytes).with_context(|| format!("{what} holds a NUL byte"))
 }
 
-/// A started child: its pid and the read ends of its stdout and stderr.
+/// A started child: its pid, the read ends of its stdout and stderr, and when its sandbox was
+/// ready (wall clock, just before its exec).
 pub struct Spawned {
     pid: nix::unistd::Pid,
     stdout: OwnedFd,
     stderr: OwnedFd,
+    pub sandboxed_unix_ns: u64,
 }
 
-/// Starts `program` (a path inside `root`) with `args` (`argv[1..]`) and an empty
-/// environment, chrooted into `root` with `/` as its working directory, in a process group of
-/// its own, stdin from `/dev/null`, stdout and stderr piped. Returns once the child has
-/// exec'd.
-pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spawned> {
+/// The uid and gid an entry point runs as: `nobody`, owning nothing in the rootfs.
+pub const UNPRIVILEGED: u32 = 65534;
+
+/// What a native entry point may touch.
+pub struct Sandbox {
+    /// Host directories bound writable at existing directories inside the rootfs (full host
+    /// paths under the rootfs, resolved by the caller without following the image's links);
+    /// everything else in the rootfs is read-only.
+    pub volumes: Vec<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+/// The child's steps, for the error when one fails.
+const STEPS: [&str; 14] = [
+    "",
+    "redirect its output",
+    "chroot into the rootfs (the floor runtime needs root)",
+    "enter /",
+    "exec the entry point inside the rootfs",
+    "give the entry point a process group of its own",
+    "make the mounts of its new mount namespace private",
+    "bind the rootfs",
+    "bind a volume",
+    "make the rootfs read-only",
+    "drop the capability bounding set",
+    "drop to the unprivileged uid and gid",
+    "set no_new_privs",
+    "make a volume nosuid and nodev",
+];
+
+/// Starts `program` (a path inside `root`) with `args` (`argv[1..]`) and an empty environment
+/// in a sandbox: new mount, PID, network, IPC and UTS namespaces (no network but a loopback
+/// that is down; when the entry point exits, every process it left is killed with its PID
+/// namespace), the rootfs bound read-only (nosuid, nodev) except `sandbox.volumes`, chrooted
+/// with `/` as its working directory, every capability dropped from the bounding set, uid and
+/// gid [`UNPRIVILEGED`] with no supplementary groups, no_new_privs; in a process group of its
+/// own, stdin from `/dev/null`, stdout and stderr piped. Returns once the child has exec'd.
+pub fn spawn_sandboxed(
+    root: &Path,
+    program: &str,
+    args: &[String],
+    sandbox: &Sandbox,
+) -> Result<Spawned> {
     let root_c = cstring(root.as_os_str().as_bytes(), "the rootfs path")?;
     let program_c = cstring(program.as_bytes(), "the entry point")?;
     let argv_c: Vec<CString> = std::iter::once(Ok(program_c.clone()))
@@ -50,6 +91,25 @@ pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spa
     argv.push(std::ptr::null());
     let envp: [*const libc::c_char; 1] = [std::ptr::null()];
     let slash = c"/";
+    let volumes_c: Vec<(CString, CString)> = sandbox
+        .volumes
+        .iter()
+        .map(|(host, inside)| {
+            Ok((
+                cstring(host.as_os_str().as_bytes(), "a volume's host path")?,
+                cstring(inside.as_os_str().as_bytes(), "a volume's path")?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let volumes_ptr: Vec<(*const libc::c_char, *const libc::c_char)> = volumes_c
+        .iter()
+        .map(|(h, i)| (h.as_ptr(), i.as_ptr()))
+        .collect();
+    // The highest capability this kernel knows; the bounding set is cleared up to it.
+    let last_cap: libc::c_int = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(63);
 
     let dev_null = std::fs::File::open("/dev/null").context("cannot open /dev/null")?;
     let (stdout_read, stdout_write) =
@@ -64,6 +124,8 @@ pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spa
     // Which step failed in the child, and its errno; read after the parent resumes.
     let failed_step = AtomicI32::new(0);
     let failed_errno = AtomicI32::new(0);
+    // When the sandbox was ready, written by the child just before its exec.
+    let sandboxed_ns = AtomicU64::new(0);
     let mut stack = vec![0u8; CHILD_STACK_BYTES];
     // The child shares this thread's memory until it execs: a signal delivered to it in
     // between would run one of the parent's handlers (wasmtime's among them) on the parent's
@@ -90,6 +152,7 @@ pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spa
             // SAFETY: leaving the child without running the parent's exit handlers.
             unsafe { libc::_exit(127) }
         };
+        let null = std::ptr::null::<libc::c_char>();
         // SAFETY: raw system calls on descriptors and strings prepared before the clone;
         // nothing here allocates or takes a lock.
         unsafe {
@@ -103,11 +166,64 @@ pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spa
                     return fail(1);
                 }
             }
+            // Nothing mounted here may reach the host's mount namespace.
+            if libc::mount(
+                null,
+                slash.as_ptr(),
+                null,
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+            {
+                return fail(6);
+            }
+            if libc::mount(
+                root_c.as_ptr(),
+                root_c.as_ptr(),
+                null,
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            ) != 0
+            {
+                return fail(7);
+            }
+            for &(host, inside) in &volumes_ptr {
+                if libc::mount(host, inside, null, libc::MS_BIND, std::ptr::null()) != 0 {
+                    return fail(8);
+                }
+                let flags = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_NOSUID | libc::MS_NODEV;
+                if libc::mount(null, inside, null, flags, std::ptr::null()) != 0 {
+                    return fail(13);
+                }
+            }
+            let read_only = libc::MS_REMOUNT
+                | libc::MS_BIND
+                | libc::MS_RDONLY
+                | libc::MS_NOSUID
+                | libc::MS_NODEV;
+            if libc::mount(null, root_c.as_ptr(), null, read_only, std::ptr::null()) != 0 {
+                return fail(9);
+            }
             if libc::chroot(root_c.as_ptr()) != 0 {
                 return fail(2);
             }
             if libc::chdir(slash.as_ptr()) != 0 {
                 return fail(3);
+            }
+            for cap in 0..=last_cap {
+                if libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) != 0 {
+                    return fail(10);
+                }
+            }
+            // Leaving uid 0 clears the permitted, effective and ambient capabilities.
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setresgid(UNPRIVILEGED, UNPRIVILEGED, UNPRIVILEGED) != 0
+                || libc::setresuid(UNPRIVILEGED, UNPRIVILEGED, UNPRIVILEGED) != 0
+            {
+                return fail(11);
+            }
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return fail(12);
             }
             // Default handlers (the child has its own table: no CLONE_SIGHAND) and an empty
             // mask, so the workload starts as any process would; SIGKILL and SIGSTOP cannot
@@ -120,6 +236,12 @@ pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spa
                 empty_mask.as_ref() as *const libc::sigset_t,
                 std::ptr::null_mut(),
             );
+            let mut now: libc::timespec = std::mem::zeroed();
+            libc::clock_gettime(libc::CLOCK_REALTIME, &mut now);
+            sandboxed_ns.store(
+                now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64,
+                Ordering::SeqCst,
+            );
             libc::execve(program_c.as_ptr(), argv.as_ptr(), envp.as_ptr());
         }
         fail(4)
@@ -130,7 +252,13 @@ pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spa
         clone(
             child,
             &mut stack,
-            CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK,
+            CloneFlags::CLONE_VM
+                | CloneFlags::CLONE_VFORK
+                | CloneFlags::CLONE_NEWNS
+                | CloneFlags::CLONE_NEWPID
+                | CloneFlags::CLONE_NEWNET
+                | CloneFlags::CLONE_NEWIPC
+                | CloneFlags::CLONE_NEWUTS,
             Some(libc::SIGCHLD),
         )
     };
@@ -139,29 +267,26 @@ pub fn spawn_chrooted(root: &Path, program: &str, args: &[String]) -> Result<Spa
         Some(&saved_mask),
         None,
     );
-    let pid = pid.context("cannot clone a child for the entry point")?;
+    let pid = pid.context(
+        "cannot clone a sandboxed child for the entry point (the floor runtime needs root)",
+    )?;
     restored.context("cannot restore the signal mask after the clone")?;
     drop((stdout_write, stderr_write, dev_null));
     let step = failed_step.load(Ordering::SeqCst);
     if step != 0 {
         while let Err(nix::errno::Errno::EINTR) = waitpid(pid, None) {}
         let errno = nix::errno::Errno::from_raw(failed_errno.load(Ordering::SeqCst));
-        let what = match step {
-            1 => "redirect its output".to_owned(),
-            2 => format!(
-                "chroot into {} (the floor runtime needs root)",
-                root.display()
-            ),
-            3 => "enter /".to_owned(),
-            5 => "give the entry point a process group of its own".to_owned(),
-            _ => format!("exec {program} inside the rootfs"),
-        };
-        bail!("cannot {what}: {errno}");
+        let what = STEPS
+            .get(step as usize)
+            .copied()
+            .unwrap_or("start the entry point");
+        bail!("cannot {what} ({program} in {}): {errno}", root.display());
     }
     Ok(Spawned {
         pid,
         stdout: stdout_read,
         stderr: stderr_read,
+        sandboxed_unix_ns: sandboxed_ns.load(Ordering::SeqCst),
     })
 }
 
@@ -176,6 +301,7 @@ impl Spawned {
             pid,
             stdout,
             stderr,
+            ..
         } = self;
         let pgid = pid.as_raw() as u32;
         let deadline = Instant::now() + timeout;
@@ -309,6 +435,13 @@ mod tests {
 
     fn rootfs() -> tempfile::TempDir {
         let root = tempfile::tempdir().unwrap();
+        // The entry point runs unprivileged: the rootfs must be readable by others, as an
+        // unpacked one is.
+        std::fs::set_permissions(
+            root.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
         std::fs::create_dir(root.path().join("bin")).unwrap();
         std::fs::copy(BUSYBOX, root.path().join("bin/busybox")).unwrap_or_else(|e| {
             panic!("{BUSYBOX} is missing ({e}): install busybox-static (cargo xtask setup)")
@@ -317,7 +450,7 @@ mod tests {
         std::fs::create_dir(root.path().join("dev")).unwrap();
         std::fs::write(root.path().join("dev/null"), b"").unwrap();
         // The shell finds the other applets the scripts use by name, on its PATH.
-        for applet in ["sh", "sleep", "setsid", "yes"] {
+        for applet in ["sh", "sleep", "setsid", "yes", "id", "touch", "wget"] {
             std::os::unix::fs::symlink("busybox", root.path().join("bin").join(applet)).unwrap();
         }
         root
@@ -326,7 +459,9 @@ mod tests {
     fn shell(root: &Path, script: &str, timeout: Duration) -> Result<Output> {
         let args = ["sh".to_owned(), "-c".to_owned(), script.to_owned()];
         // busybox picks the applet from argv[0]: run it as `busybox sh -c …`.
-        spawn_chrooted(root, "/bin/busybox", &args)?.wait_with_output(timeout, "the script")
+        let sandbox = Sandbox { volumes: vec![] };
+        spawn_sandboxed(root, "/bin/busybox", &args, &sandbox)?
+            .wait_with_output(timeout, "the script")
     }
 
     /// Every case must end well before this: a hang would show as this bound, not as a pass.
@@ -361,17 +496,22 @@ mod tests {
     }
 
     #[test]
-    fn a_child_that_left_the_group_cannot_hold_the_run_past_its_deadline() {
+    fn a_child_that_left_the_group_dies_with_the_pid_namespace() {
         let root = rootfs();
         let t = Instant::now();
         // setsid takes the child out of the group the deadline kills (the shell waits a
-        // second so that it has, before its exit kills the group); it ends by itself later.
-        let script = "setsid sleep 8 & sleep 1; echo started";
-        let err = shell(root.path(), script, Duration::from_secs(3)).unwrap_err();
-        assert!(err.to_string().contains("held its output open"), "{err:#}");
-        eprintln!("escaped child cut after {:?} (deadline 3 s)", t.elapsed());
+        // second so that it has); the entry point is its PID namespace's init, so its exit
+        // kills the child anyway and the output closes.
+        let script = "setsid sleep 30 & sleep 1; echo started";
+        let out =
+            shell(root.path(), script, Duration::from_secs(20)).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(out.stdout, b"started\n");
+        eprintln!(
+            "returned after {:?} with the escaped child killed",
+            t.elapsed()
+        );
         assert!(
-            t.elapsed() < Duration::from_secs(8),
+            t.elapsed() < Duration::from_secs(20),
             "waited for the escaped child"
         );
     }
@@ -384,5 +524,46 @@ mod tests {
         assert!(err.to_string().contains("MiB to its output"), "{err:#}");
         eprintln!("flood cut after {:?}", t.elapsed());
         assert!(t.elapsed() < BOUND);
+    }
+
+    #[test]
+    fn the_entry_point_is_unprivileged_offline_and_writes_only_its_volumes() {
+        let root = rootfs();
+        std::fs::create_dir(root.path().join("out")).unwrap();
+        let volume = tempfile::tempdir().unwrap();
+        std::os::unix::fs::chown(volume.path(), Some(UNPRIVILEGED), Some(UNPRIVILEGED)).unwrap();
+        // A server on the host's loopback that the entry point must not reach.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let script = format!(
+            "id -u; id -g; \
+             touch /planted && echo wrote-rootfs; \
+             touch /out/result && echo wrote-volume; \
+             wget -T 2 -q -O - http://127.0.0.1:{port}/ && echo reached-host; \
+             true"
+        );
+        let args = ["sh".to_owned(), "-c".to_owned(), script];
+        let sandbox = Sandbox {
+            volumes: vec![(volume.path().to_owned(), root.path().join("out"))],
+        };
+        let out = spawn_sandboxed(root.path(), "/bin/busybox", &args, &sandbox)
+            .unwrap_or_else(|e| panic!("{e:#}"))
+            .wait_with_output(Duration::from_secs(30), "the script")
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines[..2], ["65534", "65534"], "{stdout}{stderr}");
+        assert!(!stdout.contains("wrote-rootfs"), "{stdout}{stderr}");
+        assert!(stderr.contains("Read-only file system"), "{stderr}");
+        assert!(stdout.contains("wrote-volume"), "{stdout}{stderr}");
+        assert!(volume.path().join("result").exists());
+        assert!(!root.path().join("planted").exists());
+        assert!(!stdout.contains("reached-host"), "{stdout}{stderr}");
+        assert!(
+            listener.accept().is_err(),
+            "the host's loopback was reached"
+        );
     }
 }

@@ -93,7 +93,7 @@ fn every_platform_pulls_starts_and_verifies() {
         );
         let phases: Vec<Phase> = r.phases.iter().map(|p| p.phase).collect();
         let expected: &[Phase] = match r.variant {
-            Variant::Chroot => &[Phase::Spawn],
+            Variant::Chroot => &[Phase::Sandbox, Phase::Spawn],
             Variant::Jit => &[Phase::Compile, Phase::Instantiate],
             Variant::Precompiled => &[Phase::Load, Phase::Instantiate],
             other => panic!("the floor has no variant {other}"),

@@ -80,12 +80,26 @@ fn push(
     name: &str,
     layers: &[Layer],
 ) -> String {
+    let config = json!({"Entrypoint": ["/app"]});
+    push_for(rt, client, target, name, layers, Platform::Amd64, config)
+}
+
+/// Pushes an image of `layers` for `platform` with `config` as its runtime config.
+fn push_for(
+    rt: &tokio::runtime::Runtime,
+    client: &Client,
+    target: &Target,
+    name: &str,
+    layers: &[Layer],
+    platform: Platform,
+    runtime_config: serde_json::Value,
+) -> String {
     let reference = target.reference(name);
     let r: Reference = reference.parse().unwrap();
     let config = serde_json::to_vec(&json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Entrypoint": ["/app"]},
+        "architecture": platform.oci_arch(),
+        "os": platform.oci_os(),
+        "config": runtime_config,
         "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| &l.diff_id).collect::<Vec<_>>()},
     }))
     .unwrap();
@@ -102,7 +116,12 @@ fn push(
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": [descriptor("application/vnd.oci.image.manifest.v1+json", &manifest, manifest.len() as u64)],
     });
-    index["manifests"][0]["platform"] = json!({"architecture": "amd64", "os": "linux"});
+    index["manifests"][0]["platform"] = match platform.oci_variant() {
+        Some(v) => {
+            json!({"architecture": platform.oci_arch(), "os": platform.oci_os(), "variant": v})
+        }
+        None => json!({"architecture": platform.oci_arch(), "os": platform.oci_os()}),
+    };
     let index = serde_json::to_vec(&index).unwrap();
     let manifest_ref = Reference::with_digest(
         r.registry().into(),
@@ -253,5 +272,141 @@ fn hostile_layers_are_refused_by_the_floor_and_a_multi_member_gzip_pulls_whole()
         [2u8; 3000]
     );
     assert_untouched(&outside);
+    reg.down().unwrap();
+}
+
+#[test]
+fn paths_the_image_names_are_resolved_inside_its_rootfs_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = start_registry(tmp.path());
+    let target = Target::parse(&format!("{}/paths", reg.host()), "latest", true).unwrap();
+    let client = oci_push::client(&target);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("canary"), b"canary").unwrap();
+    let canary = outside.join("canary");
+    let canary = canary.to_str().unwrap();
+    let floor = Floor::new(
+        &tmp.path().join("floor"),
+        oci_push::client(&target),
+        RegistryAuth::Anonymous,
+    )
+    .unwrap();
+    let timeout = Duration::from_secs(30);
+    let pull = |reference: &str, platform| {
+        floor
+            .pull_image(reference, platform, timeout, &mut Vec::new())
+            .unwrap_or_else(|e| panic!("{reference}: {e:#}"))
+    };
+    let failure = |what: &str, result: anyhow::Result<bench::Started>| {
+        let err = format!(
+            "{:#}",
+            result.err().unwrap_or_else(|| panic!("{what}: ran"))
+        );
+        eprintln!("{what}: {err}");
+        assert_untouched(&outside);
+        err
+    };
+    let entry = json!({"Entrypoint": ["/app"]});
+
+    // A native entry point that is a link to a host file: exec'd inside the chroot, where
+    // that path does not exist.
+    let r = push(
+        &rt,
+        &client,
+        &target,
+        "entry-link",
+        &[Layer::of(&tar_of(&[E::Symlink("app", canary)]))],
+    );
+    let err = failure(
+        "entry-link",
+        floor.start(&pull(&r, Platform::Amd64), None, timeout),
+    );
+    assert!(err.contains("exec the entry point"), "{err}");
+
+    // A wasm entry point that leaves the rootfs through `..`: refused at the pull.
+    let escaping = tar_of(&[E::Symlink("app.wasm", "../../../../../../outside/canary")]);
+    let wasm_entry = json!({"Entrypoint": ["/app.wasm"]});
+    let r = push_for(
+        &rt,
+        &client,
+        &target,
+        "wasm-entry-escape",
+        &[Layer::of(&escaping)],
+        Platform::Wasm,
+        wasm_entry,
+    );
+    let err = failure(
+        "wasm-entry-escape",
+        floor
+            .pull_image(&r, Platform::Wasm, timeout, &mut Vec::new())
+            .map(|_| unreachable!()),
+    );
+    assert!(err.contains("entry point /app.wasm"), "{err}");
+
+    // A volume `/..`, native and wasm: refused naming the volume.
+    let app = tar_of(&[E::File("app", b"#!/bin/true\n")]);
+    let with_volume = json!({"Entrypoint": ["/app"], "Volumes": {"/..": {}}});
+    let r = push_for(
+        &rt,
+        &client,
+        &target,
+        "volume-dotdot",
+        &[Layer::of(&app)],
+        Platform::Amd64,
+        with_volume,
+    );
+    let err = failure(
+        "volume-dotdot",
+        floor.start(&pull(&r, Platform::Amd64), None, timeout),
+    );
+    assert!(err.contains("volume /.."), "{err}");
+    let module = tar_of(&[E::File("app.wasm", b"\0asm\x01\0\0\0")]);
+    let wasm_volume = json!({"Entrypoint": ["/app.wasm"], "Volumes": {"/..": {}}});
+    let r = push_for(
+        &rt,
+        &client,
+        &target,
+        "wasm-volume-dotdot",
+        &[Layer::of(&module)],
+        Platform::Wasm,
+        wasm_volume,
+    );
+    let err = failure(
+        "wasm-volume-dotdot",
+        floor.start(&pull(&r, Platform::Wasm), None, timeout),
+    );
+    assert!(err.contains("volume /.."), "{err}");
+
+    // A link, then a file, planted where the qemu helper goes: replaced, never followed.
+    for (name, planted) in [
+        ("qemu-link", E::Symlink(".wnb-qemu", canary)),
+        ("qemu-file", E::File(".wnb-qemu", b"not qemu")),
+    ] {
+        let layer = Layer::of(&tar_of(&[planted, E::File("app", b"#!/bin/true\n")]));
+        let r = push_for(
+            &rt,
+            &client,
+            &target,
+            name,
+            &[layer],
+            Platform::Arm64,
+            entry.clone(),
+        );
+        let pulled = pull(&r, Platform::Arm64);
+        // The entry point is no arm64 program: the run fails, after the helper was placed.
+        let _ = floor.start(&pulled, None, timeout);
+        assert_untouched(&outside);
+        let helper = std::fs::symlink_metadata(pulled.rootfs.join(".wnb-qemu")).unwrap();
+        assert!(helper.is_file(), "{name}: the helper is not a file of ours");
+        assert_ne!(
+            std::fs::read(pulled.rootfs.join(".wnb-qemu")).unwrap(),
+            b"not qemu"
+        );
+    }
     reg.down().unwrap();
 }

@@ -43,8 +43,11 @@ pub enum Phase {
     /// In a cached containerd pull the unpack finds its snapshots present and publishes no
     /// event, so that check is in this phase.
     PullReturn,
-    /// Floor, native: from the run request until the child was exec'd (a `CLONE_VM |
-    /// CLONE_VFORK` clone, chroot, exec).
+    /// Floor, native: from the run request until the child's sandbox was ready (a `CLONE_VM
+    /// | CLONE_VFORK` clone into new mount, PID, network, IPC and UTS namespaces; the rootfs
+    /// bound read-only, volumes bound, chroot, capabilities and uid dropped, no_new_privs).
+    Sandbox,
+    /// Floor, native: from the sandbox ready until the child was exec'd.
     Spawn,
     /// Floor, wasm: the module compiled by wasmtime (JIT).
     Compile,
@@ -84,7 +87,7 @@ impl Phase {
         use Phase::*;
         match self {
             Resolve | Fetch | ResolveFetch | FetchUnpack | Unpack | PullReturn => Stage::Pull,
-            Spawn | Compile | Load | Instantiate | ContainerCreate | TaskCreate | TaskStart
+            Sandbox | Spawn | Compile | Load | Instantiate | ContainerCreate | TaskCreate | TaskStart
             | ContainerStart | ExecToMain => Stage::Start,
             Main => Stage::Main,
             Exit | TaskDelete | Teardown => Stage::Exit,
@@ -101,6 +104,7 @@ impl Phase {
             FetchUnpack => "fetch-unpack",
             Unpack => "unpack",
             PullReturn => "pull-return",
+            Sandbox => "sandbox",
             Spawn => "spawn",
             Compile => "compile",
             Load => "load",
