@@ -3,9 +3,18 @@
 //! Built on the `containerd-shim-wasm` library, which handles the containerd protocol, the
 //! container's sandbox (namespaces, cgroups, rootfs) and the precompile cache; this binary
 //! supplies the engine. It runs the wasip1 module named by the entry point (or carried as an
-//! `application/wasm` layer) with the image's arguments and environment, the container's root
-//! preopened as `/`, and stdout/stderr to the container's log; the module's exit code is the
-//! container's.
+//! `application/wasm` layer) with the image's arguments and environment, and stdout/stderr to
+//! the container's log; the module's exit code is the container's.
+//!
+//! What the guest sees of the container ([`preopens`]): never `/proc`, `/dev` or `/sys`, nor
+//! any kernel file system mounted elsewhere. The image's top-level directories are preopened
+//! read-only; the container's own mounts (volumes, `ctr run --mount`, `docker run -v`)
+//! writable unless mounted read-only; and an empty top-level directory writable: that is
+//! where an image declares a volume (`/out` in ours), and `ctr` mounts nothing there, so the
+//! module writes into the container's own snapshot, as a native process under runc would.
+//! The library gives the shim no access to the image's config or the runtime spec, so the
+//! declared volumes are recognised that way. Files at the top level of `/` are not reachable,
+//! nor are relative paths (there is no `/` preopen to resolve them against).
 //!
 //! A module that has a layer of its own is precompiled once per engine configuration:
 //! containerd keeps the compiled code in its content store, and later starts load it instead
@@ -20,6 +29,7 @@ use anyhow::{Context, Result, bail};
 use containerd_shim_wasm::sandbox::Sandbox;
 use containerd_shim_wasm::sandbox::context::{RuntimeContext, WasmBinaryType, WasmLayer};
 use containerd_shim_wasm::shim::{Cli, Compiler, Shim, Version, version};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use wasi_runner::{Interruption, Invocation, Output, Preopen, WasiRunner};
 
@@ -125,13 +135,11 @@ impl Sandbox for WasmtimeSandbox {
                 .filter_map(|e| e.split_once('='))
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
-            // This runs inside the container: `/` is its root file system, writable as runc
-            // would give it.
-            preopens: vec![Preopen {
-                host: "/".into(),
-                guest: "/".into(),
-                writable: true,
-            }],
+            // This runs inside the container: `/` is its root file system.
+            preopens: preopens(
+                Path::new("/"),
+                &std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
+            ),
             output: Output::Inherited,
             // The container is stopped as any other is: containerd kills its process (the
             // bench's run deadline does that through the task), which ends the guest. So the
@@ -209,6 +217,132 @@ fn module_of_layer(bytes: &[u8]) -> Result<Option<Vec<u8>>> {
     Ok(None)
 }
 
+/// Top-level directories never shown to a guest.
+const HIDDEN: &[&str] = &["proc", "dev", "sys"];
+
+/// Kernel file systems, never shown to a guest wherever they are mounted.
+const KERNEL_FS: &[&str] = &[
+    "proc",
+    "sysfs",
+    "devtmpfs",
+    "devpts",
+    "mqueue",
+    "cgroup",
+    "cgroup2",
+    "securityfs",
+    "debugfs",
+    "tracefs",
+    "bpf",
+    "fusectl",
+    "configfs",
+    "pstore",
+    "hugetlbfs",
+    "binfmt_misc",
+    "nsfs",
+    "autofs",
+    "efivarfs",
+];
+
+/// One mount of `/proc/self/mountinfo`: where, writable, which file system.
+struct Mount {
+    point: PathBuf,
+    writable: bool,
+    fs: String,
+}
+
+/// The mounts of a `/proc/self/mountinfo` text (`id parent dev root point options … - fs …`).
+fn mounts(mountinfo: &str) -> Vec<Mount> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (before, after) = line.split_once(" - ")?;
+            let fields: Vec<&str> = before.split(' ').collect();
+            let point = unescape(fields.get(4)?);
+            let writable = fields.get(5)?.split(',').any(|o| o == "rw");
+            let fs = after.split(' ').next()?.to_owned();
+            Some(Mount {
+                point: PathBuf::from(point),
+                writable,
+                fs,
+            })
+        })
+        .collect()
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape(field: &str) -> String {
+    let mut out = Vec::new();
+    let bytes = field.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && let Some(code) = field.get(i + 1..i + 4)
+            && let Ok(b) = u8::from_str_radix(code, 8)
+        {
+            out.push(b);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What the guest may open, under the container's root `root` (`/` in the container), given
+/// its mounts: see the module documentation.
+fn preopens(root: &Path, mountinfo: &str) -> Vec<Preopen> {
+    let mounts = mounts(mountinfo);
+    let hidden = |guest: &Path| {
+        guest
+            .components()
+            .nth(1)
+            .is_some_and(|c| HIDDEN.iter().any(|h| c.as_os_str() == *h))
+            || mounts
+                .iter()
+                .any(|m| KERNEL_FS.contains(&m.fs.as_str()) && guest.starts_with(&m.point))
+    };
+    let mut preopens: Vec<Preopen> = Vec::new();
+    let entries = std::fs::read_dir(root).into_iter().flatten().flatten();
+    for entry in entries {
+        let guest = Path::new("/").join(entry.file_name());
+        let host = entry.path();
+        // Not followed: a link at the top could lead anywhere.
+        let is_dir = std::fs::symlink_metadata(&host).is_ok_and(|m| m.is_dir());
+        if !is_dir || hidden(&guest) {
+            continue;
+        }
+        let empty = std::fs::read_dir(&host).is_ok_and(|mut d| d.next().is_none());
+        preopens.push(Preopen {
+            host,
+            guest: guest.to_string_lossy().into_owned(),
+            writable: empty,
+        });
+    }
+    for m in &mounts {
+        let Ok(below) = m.point.strip_prefix("/") else {
+            continue;
+        };
+        if below.as_os_str().is_empty() || hidden(&m.point) {
+            continue;
+        }
+        let host = root.join(below);
+        if !std::fs::symlink_metadata(&host).is_ok_and(|md| md.is_dir()) {
+            continue;
+        }
+        let guest = m.point.to_string_lossy().into_owned();
+        // The last mount at a point is the one the guest sees.
+        preopens.retain(|p| p.guest != guest);
+        preopens.push(Preopen {
+            host,
+            guest,
+            writable: m.writable,
+        });
+    }
+    preopens.sort_by(|a, b| a.guest.cmp(&b.guest));
+    preopens
+}
+
 /// A POSIX tar header has `ustar` at offset 257.
 fn is_tarball(bytes: &[u8]) -> bool {
     bytes.get(257..262) == Some(b"ustar")
@@ -233,6 +367,53 @@ mod tests {
         bytes.extend_from_slice(data);
         bytes.resize(bytes.len().next_multiple_of(512) + 1024, 0);
         bytes
+    }
+
+    #[test]
+    fn preopens_hide_proc_dev_sys_and_kernel_fs_and_open_volumes_and_mounts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        for d in [
+            "proc", "dev", "sys", "data", "out", "mnt/rw", "mnt/ro", "kern/x", "etc",
+        ] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::write(root.join("data/fruits.txt"), "kiwi").unwrap();
+        std::fs::write(root.join("etc/hosts"), "").unwrap();
+        std::fs::write(root.join("mnt/rw/x"), "").unwrap();
+        std::os::unix::fs::symlink("/proc/self", root.join("link")).unwrap();
+        std::fs::write(root.join("top.txt"), "").unwrap();
+        let mountinfo = "\
+1 0 8:1 / / rw,relatime - overlay overlay rw
+2 1 0:5 / /proc rw,nosuid - proc proc rw
+3 1 0:6 / /dev rw,nosuid - tmpfs tmpfs rw
+4 1 0:7 / /sys ro,nosuid - sysfs sysfs ro
+5 1 8:1 /a /mnt/rw rw,relatime - ext4 /dev/sda1 rw
+6 1 8:1 /b /mnt/ro ro,relatime - ext4 /dev/sda1 rw
+7 1 0:8 / /kern rw - proc proc rw
+8 1 8:1 /h /etc/hosts rw - ext4 /dev/sda1 rw
+9 1 8:1 /c /mnt/with\\040space rw - ext4 /dev/sda1 rw
+";
+        let seen: Vec<(String, bool)> = preopens(root, mountinfo)
+            .into_iter()
+            .map(|p| {
+                assert_eq!(p.host, root.join(&p.guest[1..]));
+                (p.guest, p.writable)
+            })
+            .collect();
+        let expected: Vec<(String, bool)> = [
+            ("/data", false),
+            ("/etc", false),
+            ("/mnt", false),
+            ("/mnt/ro", false),
+            ("/mnt/rw", true),
+            ("/out", true),
+        ]
+        .iter()
+        .map(|(g, w)| (g.to_string(), *w))
+        .collect();
+        assert_eq!(seen, expected);
+        assert_eq!(unescape("/mnt/with\\040space"), "/mnt/with space");
     }
 
     #[test]
