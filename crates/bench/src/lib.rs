@@ -101,6 +101,7 @@ impl Cell {
             image: self.image,
             platform: self.platform,
             mode: self.mode,
+            link: None,
         }
     }
 }
@@ -194,6 +195,7 @@ fn new_record(
         total_ms: None,
         phases: Vec::new(),
         checksum: None,
+        link: None,
     }
 }
 

@@ -184,6 +184,12 @@ pub struct SavedPlan {
     pub plain_http: bool,
     /// The registry is the project's local one (started again on resume).
     pub local_registry: bool,
+    /// The link profiles the plan is measured over, one after another (`--link`), and the
+    /// file that declares them; empty: over the registry as it is.
+    #[serde(default)]
+    pub links: Vec<records::link::LinkName>,
+    #[serde(default)]
+    pub links_file: Option<PathBuf>,
 }
 
 impl SavedPlan {
@@ -299,6 +305,7 @@ mod tests {
                 image: "sort-go".parse().unwrap(),
                 platform: Platform::Wasm,
                 mode: Mode::Cached,
+                link: None,
             },
             emulated: false,
             verified: 0,

@@ -72,6 +72,7 @@ impl Session {
                 .values()
                 .map(|f| (f.image, f.reference.clone()))
                 .collect(),
+            links: Vec::new(),
         };
         let mut checksums = Checksums::with_expected(self.plan.expected_checksums.clone());
         let mut records = Vec::new();

@@ -70,6 +70,24 @@ impl ShapedLink {
         registry_dir: &Path,
         storage: Option<&Path>,
     ) -> Result<ShapedLink> {
+        Self::start_on(
+            profile,
+            registry_dir,
+            storage,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+    }
+
+    /// As [`ShapedLink::start`], with the registry reached at `listen` on the host (e.g. the
+    /// address of the project's own registry, stopped meanwhile, so that every link serves
+    /// the images under the same references and a runtime's store never holds them under two
+    /// names).
+    pub fn start_on(
+        profile: &LinkProfile,
+        registry_dir: &Path,
+        storage: Option<&Path>,
+        listen: SocketAddr,
+    ) -> Result<ShapedLink> {
         if profile.is_unshaped() {
             bail!(
                 "link profile {:?} shapes nothing: use the host's loopback registry for it",
@@ -96,7 +114,7 @@ impl ShapedLink {
             .up()
             .with_context(|| format!("cannot start the registry in namespace {}", netns.name))?;
         let probe = ProbeServer::start(&netns)?;
-        let registry_proxy = DelayProxy::start(registry_addr)?;
+        let registry_proxy = DelayProxy::start_on(registry_addr, listen)?;
         let probe_proxy = DelayProxy::start(probe.addr())?;
 
         let (one_way, extra, handshake, base) =

@@ -62,7 +62,13 @@ pub struct DelayProxy {
 
 impl DelayProxy {
     pub fn start(upstream: SocketAddr) -> Result<DelayProxy> {
-        let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind the delay proxy")?;
+        DelayProxy::start_on(upstream, SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Listens on `listen` (a port of 0: any free one).
+    pub fn start_on(upstream: SocketAddr, listen: SocketAddr) -> Result<DelayProxy> {
+        let listener = TcpListener::bind(listen)
+            .with_context(|| format!("cannot bind the delay proxy to {listen}"))?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),

@@ -30,6 +30,10 @@ pub struct Environment {
     /// reference: no expected checksum was known for them, so their runs had to agree.
     #[serde(default)]
     pub references: std::collections::BTreeMap<crate::ImageName, String>,
+    /// The links the bench pulled over (`--link`), in order: each profile, what shaped each
+    /// direction, and what was measured through it before it was used.
+    #[serde(default)]
+    pub links: Vec<crate::link::LinkRecord>,
 }
 
 impl Environment {

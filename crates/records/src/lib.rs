@@ -47,6 +47,10 @@ pub struct RunRecord {
     pub phases: Vec<PhaseTime>,
     /// The workload's checksum, 16 lowercase hex digits.
     pub checksum: Option<String>,
+    /// The link profile the pull went over (`links.toml`; `None`: a bench without `--link`,
+    /// the registry it was given as it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<link::LinkName>,
 }
 
 impl RunRecord {
@@ -71,6 +75,7 @@ impl RunRecord {
             image: self.image,
             platform: self.platform,
             mode: self.mode,
+            link: self.link,
         }
     }
 
@@ -171,6 +176,7 @@ mod tests {
                 PhaseTime::new(Phase::Exit, 1.0),
             ],
             checksum: Some("00000000000000aa".into()),
+            link: None,
         }
     }
 

@@ -89,3 +89,95 @@ pub struct LinkMeasurement {
     pub down_bytes: u64,
     pub up_bytes: u64,
 }
+
+/// The name of a link profile, as runs and cells carry it: letters, digits, '-', '_' and '.',
+/// at most [`LinkName::MAX_LEN`] bytes, held inline so a cell id stays `Copy`. Written as the
+/// plain string.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LinkName {
+    // Zero-padded, compared first: the derived order is the strings' order.
+    bytes: [u8; LinkName::MAX_LEN],
+    len: u8,
+}
+
+impl LinkName {
+    pub const MAX_LEN: usize = 32;
+
+    pub fn new(name: &str) -> Result<LinkName, String> {
+        if name.is_empty() || name.len() > Self::MAX_LEN {
+            return Err(format!(
+                "link name {name:?}: 1 to {} characters",
+                Self::MAX_LEN
+            ));
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(format!(
+                "link name {name:?}: letters, digits, '-', '_' and '.' only"
+            ));
+        }
+        let mut bytes = [0; Self::MAX_LEN];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        Ok(LinkName {
+            bytes,
+            len: name.len() as u8,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).expect("checked ASCII")
+    }
+}
+
+impl std::str::FromStr for LinkName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<LinkName, String> {
+        LinkName::new(s)
+    }
+}
+
+impl std::fmt::Display for LinkName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for LinkName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl Serialize for LinkName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for LinkName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<LinkName, D::Error> {
+        let s = String::deserialize(d)?;
+        LinkName::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_names_round_trip_as_plain_strings_and_refuse_what_profiles_refuse() {
+        let n = LinkName::new("edge-lte").unwrap();
+        assert_eq!(serde_json::to_string(&n).unwrap(), "\"edge-lte\"");
+        let back: LinkName = serde_json::from_str("\"edge-lte\"").unwrap();
+        assert_eq!(back, n);
+        assert!(n < LinkName::new("iot").unwrap(), "ordered as the strings");
+        assert!(LinkName::new("lan").unwrap() < LinkName::new("lan2").unwrap());
+        assert!(LinkName::new("a b").is_err());
+        assert!(LinkName::new("").is_err());
+        assert!(LinkName::new(&"x".repeat(33)).is_err());
+        assert!(serde_json::from_str::<LinkName>("\"../x\"").is_err());
+    }
+}

@@ -14,6 +14,9 @@ pub struct CellId {
     pub image: ImageName,
     pub platform: Platform,
     pub mode: Mode,
+    /// The link profile its pulls went over (`None`: a bench without `--link`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<crate::link::LinkName>,
 }
 
 /// The statistics of one cell's measured (non-warm-up) runs.

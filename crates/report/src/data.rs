@@ -48,6 +48,7 @@ impl Entry {
             image: self.image,
             platform: self.platform,
             mode,
+            link: None,
         }
     }
 

@@ -324,6 +324,7 @@ mod tests {
                 .map(|(p, ms)| PhaseTime::new(*p, *ms))
                 .collect(),
             checksum: Some("0000000000000001".into()),
+            link: None,
         }
     }
 

@@ -214,6 +214,7 @@ mod tests {
                 records::PhaseTime::new(Phase::Teardown, 2.5),
             ],
             checksum: None,
+            link: None,
         };
         assert_eq!(to_exit_ms(&run), Some(6.0));
         run.phases.clear();

@@ -2,6 +2,8 @@
 //! only; the work lives in the crates under `crates/`. `cargo xtask` runs it once the
 //! toolchains it needs (and that its dependencies need to compile) are installed.
 
+mod links;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use oci_image::{BuildOptions, Compression, Layout};
@@ -166,8 +168,18 @@ struct BenchArgs {
     /// Finish an interrupted bench: DIR is its results/<timestamp>. The cells it measured in
     /// full are kept, the rest are measured into DIR with the plan it saved (plan.json); the
     /// options that choose what to measure are not used.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["images", "references", "platforms", "modes", "runtimes", "registry", "wasm_layer_tag"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["images", "references", "platforms", "modes", "runtimes", "registry", "wasm_layer_tag", "links"])]
     resume: Option<PathBuf>,
+    /// Pull over this link profile (repeatable: the whole plan is measured over each, one after
+    /// another). Each serves the local registry's storage from a network namespace of its own
+    /// behind a veth shaped to the profile, checked by measurement before use (refused more
+    /// than 15 % off); `loopback` is the local registry itself. The runs and the summary name
+    /// the link; environment.json records each profile, its mechanisms and its figures.
+    #[arg(long = "link", value_name = "NAME", conflicts_with_all = ["registry", "references"])]
+    links: Vec<records::link::LinkName>,
+    /// The file declaring the link profiles.
+    #[arg(long = "links", value_name = "FILE", default_value_os_t = workspace_root().join("links.toml"))]
+    links_file: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -440,6 +452,12 @@ fn local_registry_up(build_dir: &Path) -> Result<local_registry::LocalRegistry> 
 
 /// The plan the options ask for (a new bench, not a resumed one).
 fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedPlan> {
+    if !args.links.is_empty() {
+        let profiles = link_shaper::LinkProfiles::load(&args.links_file)?;
+        for link in &args.links {
+            profiles.get(link.as_str())?;
+        }
+    }
     let (prefix, local) = match &args.registry {
         _ if !args.references.is_empty() => (registry_of(&args.references)?, false),
         Some(r) => (r.trim_end_matches('/').to_owned(), false),
@@ -504,6 +522,8 @@ fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedP
         runtimes: or_all(&args.runtimes, &Runtime::ALL),
         plain_http: local || target.insecure,
         local_registry: local,
+        links: args.links.clone(),
+        links_file: (!args.links.is_empty()).then(|| args.links_file.clone()),
     })
 }
 
@@ -638,6 +658,8 @@ fn plan_by_reference(
         runtimes: or_all(&args.runtimes, &Runtime::ALL),
         plain_http: target.insecure || is_loopback(&target.registry),
         local_registry: false,
+        links: Vec::new(),
+        links_file: None,
     })
 }
 
@@ -730,11 +752,7 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
             (dir, saved, Vec::new(), run_log, None)
         }
     };
-    let target = oci_push::Target::parse(
-        &saved.plan.repository_prefix,
-        &saved.plan.tag,
-        saved.plain_http && !saved.local_registry,
-    )?;
+    let legs = links::legs(&saved)?;
     let shim = build_dir.join(SHIM_DIR);
     let shim_dir = shim.join(SHIM_BINARY).exists().then_some(shim);
     if shim_dir.is_none() {
@@ -742,15 +760,6 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
             "no containerd-shim-wasmtime-v1 in the build directory (`cargo xtask build` builds it): containerd's wasm rows are skipped",
         );
     }
-    let session = bench::session::Session {
-        plan: saved.plan.clone(),
-        runtimes: saved.runtimes.clone(),
-        state_dir: build_dir.to_owned(),
-        shim_dir,
-        plain_http: saved.plain_http,
-        registry_client: oci_push::client(&target),
-        registry_auth: oci_client::secrets::RegistryAuth::Anonymous,
-    };
     let mut log_error: Option<anyhow::Error> = None;
     log(&format!(
         "each run is appended to {} as it is made; Ctrl-C stops cleanly and says how to resume",
@@ -759,44 +768,129 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut bar = indicatif::ProgressBar::hidden();
     let mut last_cell = None;
-    let (new_records, mut environment) = session.run(&mut |event| match event {
-        bench::session::Event::Starting { runtime, runs } => {
-            bar.finish_and_clear();
-            log(&format!("{runtime}: {runs} runs"));
-            if terminal {
-                bar = indicatif::ProgressBar::new(runs as u64);
-            }
+    let mut new_records = Vec::new();
+    let mut measured_env: Option<records::Environment> = None;
+    let mut link_records = Vec::new();
+    let mut refused: Option<anyhow::Error> = None;
+    for leg in &legs {
+        if bench::stop::requested() {
+            break;
         }
-        bench::session::Event::Skipped { runtime, reason } => {
-            log(&format!("{runtime}: skipped: {reason}"))
+        // The link lives until the end of this pass; dropping it removes it.
+        let mut up = match links::Up::start(leg, &saved, build_dir) {
+            Ok(up) => up,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        };
+        let checked = up.check();
+        if let Some(record) = up.record() {
+            log(&format!("link {}", links::describe(&record)));
+            link_records.push(record);
         }
-        bench::session::Event::Note(note) => bar.suspend(|| log(&note)),
-        bench::session::Event::Run(r) => {
-            bar.inc(1);
-            if log_error.is_none()
-                && let Err(e) = run_log.append(r)
-            {
-                bar.suspend(|| log(&format!("{e:#}: later runs are kept in memory only")));
-                log_error = Some(e);
+        if let Err(e) = checked {
+            refused = Some(e);
+            break;
+        }
+        let target = oci_push::Target::parse(
+            &up.plan.repository_prefix,
+            &up.plan.tag,
+            saved.plain_http && !saved.local_registry,
+        )?;
+        let session = bench::session::Session {
+            plan: up.plan.clone(),
+            runtimes: saved.runtimes.clone(),
+            state_dir: build_dir.to_owned(),
+            shim_dir: shim_dir.clone(),
+            plain_http: saved.plain_http,
+            registry_client: oci_push::client(&target),
+            registry_auth: oci_client::secrets::RegistryAuth::Anonymous,
+        };
+        let over = leg
+            .link
+            .map_or(String::new(), |l| format!(" over link {l}"));
+        let (mut runs, env) = session.run(&mut |event| match event {
+            bench::session::Event::Starting { runtime, runs } => {
+                bar.finish_and_clear();
+                log(&format!("{runtime}: {runs} runs{over}"));
+                if terminal {
+                    bar = indicatif::ProgressBar::new(runs as u64);
+                }
             }
-            if last_cell != Some(r.cell()) && bar.is_hidden() {
-                log(&format!(
-                    "measuring {} {} {} {} {}",
-                    r.runtime, r.variant, r.image, r.platform, r.mode
-                ));
-                last_cell = Some(r.cell());
+            bench::session::Event::Skipped { runtime, reason } => {
+                log(&format!("{runtime}: skipped: {reason}"))
             }
-            if let Some(e) = &r.error {
-                bar.suspend(|| {
+            bench::session::Event::Note(note) => bar.suspend(|| log(&note)),
+            bench::session::Event::Run(r) => {
+                let r = &records::RunRecord {
+                    link: leg.link,
+                    ..r.clone()
+                };
+                bar.inc(1);
+                if log_error.is_none()
+                    && let Err(e) = run_log.append(r)
+                {
+                    bar.suspend(|| log(&format!("{e:#}: later runs are kept in memory only")));
+                    log_error = Some(e);
+                }
+                if last_cell != Some(r.cell()) && bar.is_hidden() {
                     log(&format!(
-                        "FAILED {} {} {} {} #{}: {e}",
-                        r.runtime, r.image, r.platform, r.mode, r.iteration
-                    ))
-                });
+                        "measuring {} {} {} {} {}{over}",
+                        r.runtime, r.variant, r.image, r.platform, r.mode
+                    ));
+                    last_cell = Some(r.cell());
+                }
+                if let Some(e) = &r.error {
+                    bar.suspend(|| {
+                        log(&format!(
+                            "FAILED {} {} {} {} #{}{over}: {e}",
+                            r.runtime, r.image, r.platform, r.mode, r.iteration
+                        ))
+                    });
+                }
+            }
+        });
+        bar.finish_and_clear();
+        for r in &mut runs {
+            r.link = leg.link;
+        }
+        new_records.append(&mut runs);
+        measured_env = Some(match measured_env {
+            None => env,
+            Some(mut first) => {
+                for rt in env.runtimes {
+                    if !first.runtimes.iter().any(|f| f.runtime == rt.runtime) {
+                        first.runtimes.push(rt);
+                    }
+                }
+                first.interrupted |= env.interrupted;
+                first
+            }
+        });
+        drop(up);
+    }
+    let Some(mut environment) = measured_env.or_else(|| previous_environment.clone()) else {
+        return Err(refused.unwrap_or_else(|| anyhow::anyhow!("interrupted before any run")));
+    };
+    if !saved.links.is_empty() {
+        // Each link's registry had an address of its own for its pass only.
+        environment.repository_prefix = saved.plan.repository_prefix.clone();
+        let previous_links = previous_environment
+            .as_ref()
+            .map(|p| p.links.clone())
+            .unwrap_or_default();
+        environment.links = link_records;
+        for l in previous_links {
+            if !environment
+                .links
+                .iter()
+                .any(|n| n.profile.name == l.profile.name)
+            {
+                environment.links.push(l);
             }
         }
-    });
-    bar.finish_and_clear();
+    }
     if let Some(previous) = previous_environment {
         environment.resumed_utc = previous.resumed_utc;
         environment
@@ -830,6 +924,13 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
         records.len()
     ));
     write_report(build_dir, &dir, None)?;
+    if let Some(e) = refused {
+        return Err(e.context(format!(
+            "the links before it were measured: {} holds their runs; `cargo xtask bench --resume {}` measures the rest",
+            dir.display(),
+            dir.display()
+        )));
+    }
     if environment.interrupted {
         anyhow::bail!(
             "interrupted: every run completed so far is in {}; finish it with `cargo xtask bench --resume {}`",

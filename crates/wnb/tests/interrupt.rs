@@ -200,6 +200,7 @@ fn sigint_stops_cleanly_and_resume_finishes_the_same_cells() {
                 image: "matmul-cpp".parse().unwrap(),
                 platform,
                 mode,
+                link: None,
             });
         }
     }
