@@ -1,0 +1,117 @@
+//! The same image pulled fresh over loopback and over a shaped `edge-lte` link (the repo's
+//! links.toml) through the floor and containerd, as `bench --link` does it: the shaped link
+//! takes the registry's own address (the registry stopped meanwhile), so both passes pull the
+//! same references. Over the slow link the median pull is larger, for every runtime and
+//! variant (an ordering, not a timing bound), and the namespace and veth are gone afterwards.
+//! Needs root, real namespaces, containerd and a workload build.
+
+use bench::session::{Event, Session};
+use link_shaper::{LinkProfiles, ShapedLink, netns};
+use oci_image::WasmLayerForm;
+use records::{Mode, Platform, RunRecord, Runtime};
+use std::collections::BTreeMap;
+use test_support::{push_test_images, start_registry};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn pass(prefix: &str, state: &std::path::Path, target: &oci_push::Target) -> Vec<RunRecord> {
+    let session = Session {
+        plan: bench::Plan {
+            repository_prefix: prefix.to_owned(),
+            tag: "latest".into(),
+            wasm_layer_tag: None,
+            images: vec!["matmul-rust".parse().unwrap()],
+            platforms: vec![Platform::Amd64, Platform::Wasm],
+            modes: vec![Mode::Fresh],
+            warmup: 0,
+            iterations: 3,
+            run_timeout: bench::DEFAULT_RUN_TIMEOUT,
+            expected_checksums: Default::default(),
+            references: Default::default(),
+            done: Default::default(),
+            pinned: Default::default(),
+        },
+        runtimes: vec![Runtime::Floor, Runtime::Containerd],
+        state_dir: state.to_owned(),
+        shim_dir: None,
+        plain_http: true,
+        registry_client: oci_push::client(target),
+        registry_auth: oci_client::secrets::RegistryAuth::Anonymous,
+    };
+    let (runs, env) = session.run(&mut |e| {
+        if let Event::Skipped { runtime, reason } = e {
+            panic!("{runtime} skipped: {reason}");
+        }
+    });
+    assert!(!env.interrupted);
+    for r in &runs {
+        assert!(r.ok, "{r:?}");
+    }
+    runs
+}
+
+#[test]
+fn a_pull_over_edge_lte_is_slower_than_over_loopback_and_the_link_is_removed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = start_registry(tmp.path());
+    let target = push_test_images(
+        &reg,
+        tmp.path(),
+        None,
+        &["matmul-rust"],
+        "link",
+        "latest",
+        WasmLayerForm::InTarball,
+    );
+    let prefix = target.repository_prefix();
+    let state = tmp.path().join("state");
+    let loopback = pass(&prefix, &state, &target);
+
+    let profiles = LinkProfiles::load(&test_support::workspace_root().join("links.toml")).unwrap();
+    let profile = profiles.get("edge-lte").unwrap();
+    reg.down().unwrap();
+    let link_dir = tmp.path().join("link");
+    std::fs::create_dir(&link_dir).unwrap();
+    let mut link =
+        ShapedLink::start_on(profile, &link_dir, Some(&reg.storage_dir()), reg.addr()).unwrap();
+    let (ns, host_if) = (link.namespace().to_owned(), link.interfaces().0.to_owned());
+    let measured = link.check().unwrap().clone();
+    println!("edge-lte measured: {measured:?}");
+    let shaped = pass(&prefix, &state, &target);
+    drop(link);
+    assert!(!netns::exists_namespace(&ns), "namespace {ns} left");
+    assert!(!netns::exists_interface(&host_if), "veth {host_if} left");
+
+    let medians = |runs: &[RunRecord]| {
+        let mut by: BTreeMap<_, Vec<f64>> = BTreeMap::new();
+        for r in runs {
+            by.entry((r.runtime, r.variant))
+                .or_default()
+                .push(r.pull_ms.unwrap());
+        }
+        by.into_iter()
+            .map(|(k, v)| (k, median(v)))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let (fast, slow) = (medians(&loopback), medians(&shaped));
+    assert_eq!(
+        fast.keys().collect::<Vec<_>>(),
+        slow.keys().collect::<Vec<_>>()
+    );
+    // The floor and containerd (runc; without our shim, no wasm through containerd here).
+    assert!(fast.keys().any(|(rt, _)| *rt == Runtime::Floor));
+    assert!(fast.keys().any(|(rt, _)| *rt == Runtime::Containerd));
+    for (cell, slow_ms) in &slow {
+        let fast_ms = fast[cell];
+        println!(
+            "{cell:?}: median pull {fast_ms:.1} ms over loopback, {slow_ms:.1} ms over edge-lte"
+        );
+        assert!(
+            *slow_ms > fast_ms,
+            "{cell:?}: {slow_ms:.1} ms over edge-lte is not slower than {fast_ms:.1} ms over loopback"
+        );
+    }
+}
