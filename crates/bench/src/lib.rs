@@ -13,6 +13,7 @@ mod deadline;
 pub mod docker;
 mod events;
 pub mod floor;
+pub mod matrix;
 pub mod resolve;
 pub mod results;
 mod rootfs;

@@ -8,6 +8,7 @@
 
 mod environment;
 pub mod link;
+pub mod matrix;
 mod names;
 mod phase;
 mod summary;

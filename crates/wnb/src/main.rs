@@ -11,6 +11,8 @@ use records::{ImageName, Mode, Runtime};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod matrix;
+
 #[derive(Parser)]
 #[command(
     name = "wnb",
@@ -152,6 +154,17 @@ struct BenchArgs {
     /// that cannot start here is skipped with the reason.
     #[arg(long = "runtime")]
     runtimes: Vec<Runtime>,
+    /// After the timing runs, attempt the usability matrix too: the first image measured
+    /// (matmul-rust when it is one), built with its wasm module in each form (in the layer
+    /// tarball, a `tar` layer, an `application/wasm` layer) and pushed beside the bench's
+    /// images, pulled fresh and run through our shim by each containerd and Docker of
+    /// --runtime with each --platform spelling users type (wasip1/wasm, wasi/wasm, wasm,
+    /// linux/wasm). Each cell is what happened: runs wasm, ran another entry, or the step
+    /// (pull, unpack, run) that failed with the runtime's own error. Written to matrix.json in
+    /// the results directory; the report shows it as a table. With --iterations 0 --warmup 0
+    /// no timing run is made and the matrix is the bench's result.
+    #[arg(long, conflicts_with_all = ["resume", "references"])]
+    matrix: bool,
     /// Where results/<timestamp>/ goes.
     #[arg(long, default_value_os_t = workspace_root().join("results"))]
     results: PathBuf,
@@ -923,6 +936,28 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
         dir.display(),
         records.len()
     ));
+    if args.matrix && !environment.interrupted {
+        let image = saved
+            .plan
+            .images
+            .iter()
+            .copied()
+            .find(|i| i.to_string() == "matmul-rust")
+            .or(saved.plan.images.first().copied())
+            .context("--matrix: the bench measured no image to attempt")?;
+        let written = matrix::MatrixRun {
+            build_dir,
+            definitions: &args.definitions,
+            image,
+            repository_prefix: &saved.plan.repository_prefix,
+            plain_http: saved.plain_http,
+            runtimes: &saved.runtimes,
+            source_date_epoch: source_date_epoch(&workspace_root())?,
+            results_dir: &dir,
+        }
+        .run(&log)?;
+        log(&format!("usability matrix: {}", written.display()));
+    }
     write_report(build_dir, &dir, None)?;
     if let Some(e) = refused {
         return Err(e.context(format!(

@@ -1,0 +1,233 @@
+//! The usability matrix (`matrix.json`): which runtime pulls and runs which form of a wasm
+//! image with which `--platform` spelling a user types. Every cell is one real attempt (a fresh
+//! pull, then a run through our wasmtime shim), written by `cargo xtask bench --matrix` and
+//! read by the report.
+
+use crate::Runtime;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The file the matrix is written to, in the results directory.
+pub const MATRIX_JSON: &str = "matrix.json";
+
+/// The `--platform` spellings users type for wasm, in the order the tables show them. Only
+/// `wasip1/wasm` is what our indexes declare; the others are what documentation and habit
+/// suggest (`wasm` alone is `linux/wasm` to containerd and Docker).
+pub const SPELLINGS: [&str; 4] = ["wasip1/wasm", "wasi/wasm", "wasm", "linux/wasm"];
+
+/// How an image carries its wasm module (always as the wasm entry of a multi-platform index
+/// beside the native entries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageForm {
+    /// Inside the entry's one layer tarball, like every other file.
+    InTarball,
+    /// In an uncompressed `tar` layer holding only the module.
+    TarLayer,
+    /// As an `application/wasm` layer: the CNCF Wasm OCI artifact's layer.
+    WasmArtifactLayer,
+}
+
+impl ImageForm {
+    pub const ALL: [ImageForm; 3] = [
+        ImageForm::InTarball,
+        ImageForm::TarLayer,
+        ImageForm::WasmArtifactLayer,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            ImageForm::InTarball => "in-tarball",
+            ImageForm::TarLayer => "tar-layer",
+            ImageForm::WasmArtifactLayer => "wasm-artifact-layer",
+        }
+    }
+}
+
+impl fmt::Display for ImageForm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// The step of an attempt that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// Resolving the spelling to an entry and fetching it (`ctr images pull`, or `docker
+    /// pull`, which also unpacks: Docker has no separate step).
+    Pull,
+    /// Unpacking it into a snapshot (containerd: `ctr images pull` failed after it had
+    /// fetched and recorded the image).
+    Unpack,
+    /// Running it with our shim as the runtime.
+    Run,
+}
+
+impl Step {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Step::Pull => "pull",
+            Step::Unpack => "unpack",
+            Step::Run => "run",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// What one attempt did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Pulled, unpacked and ran the wasm entry (its start line says `arch=wasm`).
+    RunsWasm,
+    /// Ran, but another entry of the index: the start line's `arch`.
+    RanOther { arch: String },
+    /// A step failed; `error` is the runtime's own (its last line, shortened).
+    Fails { step: Step, error: String },
+}
+
+impl Outcome {
+    pub fn runs_wasm(&self) -> bool {
+        matches!(self, Outcome::RunsWasm)
+    }
+
+    /// The step that failed, if one did.
+    pub fn failed_step(&self) -> Option<Step> {
+        match self {
+            Outcome::Fails { step, .. } => Some(*step),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::RunsWasm => f.write_str("runs wasm"),
+            Outcome::RanOther { arch } => write!(f, "ran {arch}, not wasm"),
+            Outcome::Fails { step, error } => write!(f, "{step} fails: {error}"),
+        }
+    }
+}
+
+/// One attempt: an image form, pulled and run by one runtime with one spelling.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatrixCell {
+    pub form: ImageForm,
+    /// The `--platform` value given to both the pull and the run.
+    pub platform: String,
+    pub runtime: Runtime,
+    pub outcome: Outcome,
+}
+
+/// Every attempt of one matrix run, and what could not be attempted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Matrix {
+    /// The image whose forms were attempted, e.g. `matmul-rust`.
+    pub image: String,
+    pub cells: Vec<MatrixCell>,
+    /// Runtimes not attempted, with the reason (e.g. Debian 13's not fetched).
+    #[serde(default)]
+    pub skipped: Vec<(Runtime, String)>,
+}
+
+impl Matrix {
+    /// The cell of `(runtime, form, spelling)`, if attempted.
+    pub fn cell(&self, runtime: Runtime, form: ImageForm, spelling: &str) -> Option<&Outcome> {
+        self.cells
+            .iter()
+            .find(|c| c.runtime == runtime && c.form == form && c.platform == spelling)
+            .map(|c| &c.outcome)
+    }
+
+    /// The runtimes attempted, in [`Runtime::ALL`]'s order.
+    pub fn runtimes(&self) -> Vec<Runtime> {
+        Runtime::ALL
+            .iter()
+            .copied()
+            .filter(|r| self.cells.iter().any(|c| c.runtime == *r))
+            .collect()
+    }
+
+    /// Writes `matrix.json` into the results directory `dir`.
+    pub fn write(&self, dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+        use anyhow::Context;
+        let path = dir.join(MATRIX_JSON);
+        std::fs::write(&path, serde_json::to_string_pretty(self)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Reads a `matrix.json`; `Ok(None)` when there is none.
+    pub fn read(path: &std::path::Path) -> anyhow::Result<Option<Matrix>> {
+        use anyhow::Context;
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        serde_json::from_str(&text).map(Some).with_context(|| {
+            format!(
+                "{} is not the matrix this version of the bench writes; rerun `cargo xtask bench --matrix`",
+                path.display()
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_round_trip_with_stable_names() {
+        let m = Matrix {
+            image: "matmul-rust".into(),
+            cells: vec![
+                MatrixCell {
+                    form: ImageForm::WasmArtifactLayer,
+                    platform: "wasip1/wasm".into(),
+                    runtime: Runtime::Containerd,
+                    outcome: Outcome::Fails {
+                        step: Step::Unpack,
+                        error: "mismatched image rootfs and manifest layers".into(),
+                    },
+                },
+                MatrixCell {
+                    form: ImageForm::InTarball,
+                    platform: "wasip1/wasm".into(),
+                    runtime: Runtime::Docker26,
+                    outcome: Outcome::RunsWasm,
+                },
+            ],
+            skipped: vec![(Runtime::Docker, "no dockerd".into())],
+        };
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(json["cells"][0]["form"], "wasm-artifact-layer");
+        assert_eq!(json["cells"][0]["runtime"], "containerd");
+        assert_eq!(json["cells"][0]["outcome"]["outcome"], "fails");
+        assert_eq!(json["cells"][0]["outcome"]["step"], "unpack");
+        assert_eq!(json["cells"][1]["outcome"]["outcome"], "runs-wasm");
+        let back: Matrix = serde_json::from_value(json).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(
+            m.runtimes(),
+            vec![Runtime::Containerd, Runtime::Docker26],
+            "in Runtime::ALL's order"
+        );
+        assert_eq!(
+            m.cell(Runtime::Docker26, ImageForm::InTarball, "wasip1/wasm"),
+            Some(&Outcome::RunsWasm)
+        );
+        assert_eq!(
+            m.cells[0].outcome.to_string(),
+            "unpack fails: mismatched image rootfs and manifest layers"
+        );
+    }
+}
