@@ -2,14 +2,16 @@
 //! tables and figures, our numbers beside the study's, and findings computed from the runs.
 //!
 //! Inputs: `runs.json` (every run, required), `environment.json` (optional: the methods section
-//! says when it is missing) and the `sizes.json` of `cargo xtask sizes` (optional). Output, in
-//! the results directory: `report.md` and `charts/*.svg` + `charts/*.png`.
+//! says when it is missing), the `matrix.json` of `cargo xtask bench --matrix` (optional: its
+//! section is left out without it) and the `sizes.json` of `cargo xtask sizes` (optional).
+//! Output, in the results directory: `report.md` and `charts/*.svg` + `charts/*.png`.
 
 mod charts;
 mod data;
 mod figures;
 mod findings;
 mod font;
+mod matrix;
 mod methods;
 mod num;
 mod phases;
@@ -47,6 +49,8 @@ pub struct Written {
 /// and a rerun leaves no chart of an earlier report (say, of a runtime since dropped) behind.
 pub fn write_report(inputs: &ReportInputs) -> Result<Written> {
     let data = Data::load(&inputs.results_dir, inputs.sizes_json.as_deref())?;
+    let usability =
+        records::matrix::Matrix::read(&inputs.results_dir.join(records::matrix::MATRIX_JSON))?;
     // Before anything is written: a missing font must not leave half a report behind.
     font::ensure()?;
     let study_figures = figures::all(&data);
@@ -70,7 +74,13 @@ pub fn write_report(inputs: &ReportInputs) -> Result<Written> {
     let report_partial = inputs.results_dir.join(".report.md.partial");
     std::fs::write(
         &report_partial,
-        markdown(&data, &study_figures, &phase_figures, inputs),
+        markdown(
+            &data,
+            &study_figures,
+            &phase_figures,
+            usability.as_ref(),
+            inputs,
+        ),
     )
     .with_context(|| format!("cannot write {}", report_partial.display()))?;
     remove_dir_if_present(&charts_dir)?;
@@ -150,6 +160,7 @@ fn markdown(
     data: &Data,
     study_figures: &[charts::Figure],
     phase_figures: &[charts::Figure],
+    usability: Option<&records::matrix::Matrix>,
     inputs: &ReportInputs,
 ) -> String {
     let fig = |stem: &str| {
@@ -209,6 +220,13 @@ fn markdown(
         let _ = writeln!(s, "### {rt}\n");
         s += &fig(&figures::startup_stem(rt));
         s += &tables::runtime(data, rt);
+        s.push('\n');
+    }
+
+    if let Some(m) = usability {
+        s += "## Usability: which runtime pulls and runs which wasm image form, by `--platform` \
+              spelling\n\n";
+        s += &matrix::section(m);
         s.push('\n');
     }
 

@@ -1,0 +1,116 @@
+//! The usability matrix (`matrix.json` of `cargo xtask bench --matrix`) as a table: one row per
+//! image form and `--platform` spelling, one column per runtime, ✓ where the runtime ran the
+//! wasm entry, ✗ with the step that failed and a numbered note holding the runtime's own
+//! error (one note per distinct error).
+
+use records::Runtime;
+use records::matrix::{ImageForm, Matrix, Outcome, SPELLINGS};
+use std::fmt::Write;
+
+/// A runtime's column heading: its name, with the version where the name leaves it out
+/// (Debian 12's containerd and Docker are named without it).
+pub fn runtime_heading(runtime: Runtime) -> String {
+    match runtime.version() {
+        Some(v) if !runtime.name().ends_with(v) => format!("{runtime} {v}"),
+        _ => runtime.to_string(),
+    }
+}
+
+/// Table cells hold no `|` and no line break.
+fn cell_text(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn section(m: &Matrix) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "What was attempted: {image} as a multi-platform index (native entries beside a \
+         `wasip1/wasm` one) whose wasm entry carries its module in each form below — inside \
+         the entry's one layer tarball (`in-tarball`), in a `tar` layer of its own \
+         (`tar-layer`), or as an `application/wasm` layer, the CNCF Wasm OCI artifact's \
+         (`wasm-artifact-layer`). Each runtime removed the image, pulled it fresh with each \
+         `--platform` spelling users type, and ran it with that spelling through our wasmtime \
+         shim (`--runtime io.containerd.wasmtime.v1`). containerd: `ctr images pull`, \
+         whose failure is the unpack's when containerd had fetched and recorded the image \
+         first (with a spelling no entry matches, ctr fetches and records the index and fails \
+         when it unpacks), then `ctr run`; Docker: `docker pull` (fetch and unpack in one \
+         step), then `docker run`. Precompilation is not attempted here: Docker gives \
+         the shim no image to precompile from, and containerd's precompiled starts are \
+         measured in the runtime tables above.\n",
+        image = m.image
+    );
+    s += "✓: ran the wasm entry (its start line said `arch=wasm`). ✗ ran *arch*: ran another \
+          entry of the index instead. ✗ *step* (n): that step failed with error n below. \
+          –: not attempted.\n\n";
+    let runtimes = m.runtimes();
+    if runtimes.is_empty() {
+        s += "No runtime was attempted.\n";
+    } else {
+        s += "| image form | --platform |";
+        for r in &runtimes {
+            let _ = write!(s, " {} |", runtime_heading(*r));
+        }
+        s += "\n| --- | --- |";
+        s += &" --- |".repeat(runtimes.len());
+        s.push('\n');
+        let mut errors: Vec<String> = Vec::new();
+        let forms = ImageForm::ALL
+            .iter()
+            .filter(|f| m.cells.iter().any(|c| c.form == **f));
+        for form in forms {
+            let mut spellings: Vec<&str> = SPELLINGS.to_vec();
+            for c in &m.cells {
+                if c.form == *form && !spellings.contains(&c.platform.as_str()) {
+                    spellings.push(&c.platform);
+                }
+            }
+            for spelling in spellings {
+                if !m
+                    .cells
+                    .iter()
+                    .any(|c| c.form == *form && c.platform == spelling)
+                {
+                    continue;
+                }
+                let _ = write!(s, "| {form} | `{}` |", cell_text(spelling));
+                for r in &runtimes {
+                    let text = match m.cell(*r, *form, spelling) {
+                        None => "–".to_owned(),
+                        Some(Outcome::RunsWasm) => "✓".to_owned(),
+                        Some(Outcome::RanOther { arch }) => format!("✗ ran {}", cell_text(arch)),
+                        Some(Outcome::Fails { step, error }) => {
+                            let n = match errors.iter().position(|e| e == error) {
+                                Some(i) => i + 1,
+                                None => {
+                                    errors.push(error.clone());
+                                    errors.len()
+                                }
+                            };
+                            format!("✗ {step} ({n})")
+                        }
+                    };
+                    let _ = write!(s, " {text} |");
+                }
+                s.push('\n');
+            }
+        }
+        if !errors.is_empty() {
+            s += "\nThe runtimes' errors:\n\n";
+            for (i, e) in errors.iter().enumerate() {
+                let _ = writeln!(s, "{}. {}", i + 1, e.replace('\n', " "));
+            }
+        }
+    }
+    if !m.skipped.is_empty() {
+        s.push('\n');
+        for (runtime, why) in &m.skipped {
+            let _ = writeln!(
+                s,
+                "- {} was not attempted: {why}",
+                runtime_heading(*runtime)
+            );
+        }
+    }
+    s
+}
