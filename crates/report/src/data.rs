@@ -21,6 +21,12 @@ pub struct Data {
     pub env: Option<Environment>,
     /// `None` when no sizes file was given.
     pub sizes: Option<Vec<SizeRow>>,
+    /// Every run of a `bench --link` sweep, each with its link (empty without `--link`). The
+    /// other sections read `records`: the runs of one link ([`Data::study_link`]), unlabelled.
+    pub linked: Vec<RunRecord>,
+    /// The link `records` were pulled over, in a sweep: loopback if it was measured, else
+    /// the first.
+    pub study_link: Option<records::link::LinkName>,
 }
 
 /// One image entry started one way: a cell without its runtime and mode, which is what a bar
@@ -93,7 +99,26 @@ impl Data {
                 results_dir.display()
             );
         }
-        let records = records::read_runs(&results_dir.join("runs.json"))?;
+        let linked = records::read_runs(&results_dir.join("runs.json"))?;
+        let study_link = linked
+            .iter()
+            .filter_map(|r| r.link)
+            .find(|l| l.as_str() == "loopback")
+            .or_else(|| linked.iter().find_map(|r| r.link));
+        let (records, linked) = match study_link {
+            None => (linked, Vec::new()),
+            Some(l) => (
+                linked
+                    .iter()
+                    .filter(|r| r.link == Some(l))
+                    .map(|r| RunRecord {
+                        link: None,
+                        ..r.clone()
+                    })
+                    .collect(),
+                linked,
+            ),
+        };
         let env_path = results_dir.join("environment.json");
         // A missing environment is reported in the methods section; a malformed one is refused.
         let env = env_path
@@ -107,6 +132,8 @@ impl Data {
             records,
             env,
             sizes,
+            linked,
+            study_link,
         })
     }
 

@@ -11,6 +11,7 @@ mod data;
 mod figures;
 mod findings;
 mod font;
+mod links;
 mod matrix;
 mod methods;
 mod num;
@@ -55,13 +56,14 @@ pub fn write_report(inputs: &ReportInputs) -> Result<Written> {
     font::ensure()?;
     let study_figures = figures::all(&data);
     let phase_figures = phases::figures(&data);
+    let link_figures = links::figures(&data);
     let charts_dir = inputs.results_dir.join("charts");
     let drawing_dir = inputs.results_dir.join(".charts.partial");
     remove_dir_if_present(&drawing_dir)?;
     std::fs::create_dir_all(&drawing_dir)
         .with_context(|| format!("cannot create {}", drawing_dir.display()))?;
     let mut drawn = Vec::new();
-    for f in study_figures.iter().chain(&phase_figures) {
+    for f in study_figures.iter().chain(&phase_figures).chain(&link_figures) {
         match f.write(&drawing_dir) {
             Ok(paths) => drawn.extend(paths),
             Err(e) => {
@@ -243,6 +245,8 @@ fn markdown(
         semantics::NETWORK_NOT_REPRODUCED
     );
     s += &fig(&figures::pull_stem(figures::PULL_RUNTIME));
+
+    s += &links::section(data);
 
     s += "## Phases: where each runtime's time goes\n\n";
     let _ = writeln!(s, "{}\n", phases::NOTE);

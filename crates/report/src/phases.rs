@@ -352,6 +352,8 @@ mod tests {
                 ..Environment::default()
             }),
             sizes: None,
+            linked: Vec::new(),
+            study_link: None,
         }
     }
 
