@@ -46,10 +46,11 @@ pub fn render(groups: &[GroupSummary]) -> String {
             cell(&g.pull_ms),
             cell(&g.time_to_main_ms),
             cell(&g.total_ms),
-            g.first_error
-                .as_ref()
-                .map(|e| format!("  FAILED: {e}"))
-                .unwrap_or_default()
+            c.link.map(|l| format!("  over {l}")).unwrap_or_default()
+                + &g.first_error
+                    .as_ref()
+                    .map(|e| format!("  FAILED: {e}"))
+                    .unwrap_or_default()
         );
     }
     s += "(* = emulated with qemu-user; medians ± 95% CI half-width; failed runs are excluded)\n";
@@ -84,6 +85,8 @@ fn summary_csv(groups: &[GroupSummary]) -> Result<Vec<u8>> {
     for m in ["pull_ms", "time_to_main_ms", "total_ms"] {
         header.extend(STATS.iter().map(|s| format!("{m}_{s}")));
     }
+    // The link profile of a `bench --link` sweep; empty without.
+    header.push("link".into());
     w.write_record(&header)?;
     for g in groups {
         let c = &g.cell;
@@ -100,6 +103,7 @@ fn summary_csv(groups: &[GroupSummary]) -> Result<Vec<u8>> {
         for s in [&g.pull_ms, &g.time_to_main_ms, &g.total_ms] {
             row.extend(csv_stats(s));
         }
+        row.push(c.link.map(|l| l.to_string()).unwrap_or_default());
         w.write_record(&row)?;
     }
     Ok(w.into_inner()?)
@@ -320,7 +324,7 @@ mod tests {
         let mut reader = csv::Reader::from_reader(text.as_bytes());
         let header = reader.headers().unwrap().clone();
         let row = reader.records().next().unwrap().unwrap();
-        assert_eq!(header.len(), 8 + 3 * 7);
+        assert_eq!(header.len(), 8 + 3 * 7 + 1);
         assert_eq!(row.len(), header.len());
         let cell: Vec<&str> = row.iter().take(5).collect();
         assert_eq!(cell, ["floor", "jit", "sort-go", "wasm", "cached"]);
@@ -328,5 +332,6 @@ mod tests {
         assert_eq!(&row[9], "2.0000");
         assert_eq!(&row[15], "0");
         assert_eq!(&row[16], "");
+        assert_eq!((&header[29], &row[29]), ("link", ""));
     }
 }
