@@ -16,6 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The CNCF Wasm OCI artifact's layer media type: the module itself, not a tarball.
 pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
+/// The CNCF Wasm OCI artifact's config media type (its config names the platform and the
+/// module's layer, no entry point nor root filesystem).
+pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 /// An uncompressed OCI layer tarball: the media type of the `tar` module layer.
 pub const TAR_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 
@@ -31,6 +34,11 @@ pub enum WasmLayerForm {
     /// Alone in a layer of its own, an uncompressed tarball (`application/vnd.oci.image.layer.v1.tar`):
     /// every runtime unpacks it, and a shim can find the module by its layer and precompile it.
     Tar,
+    /// The CNCF Wasm OCI artifact in full: the module as the entry's one `application/wasm`
+    /// layer, under an `application/vnd.wasm.config.v0+json` config (`os`, `architecture`,
+    /// `layerDigests`, `created`). It has no place for other files, an entry point or
+    /// arguments, so an image whose definition adds files or directories is refused.
+    CncfArtifact,
 }
 
 impl std::str::FromStr for WasmLayerForm {
@@ -39,8 +47,9 @@ impl std::str::FromStr for WasmLayerForm {
         match s {
             "artifact" => Ok(WasmLayerForm::Artifact),
             "tar" => Ok(WasmLayerForm::Tar),
+            "cncf-artifact" => Ok(WasmLayerForm::CncfArtifact),
             _ => Err(format!(
-                "unknown wasm layer form {s:?}: expected artifact or tar"
+                "unknown wasm layer form {s:?}: expected artifact, tar or cncf-artifact"
             )),
         }
     }
@@ -143,6 +152,9 @@ fn build_platform(
     };
     let entry_bytes = read(&image.entrypoint.source)?;
     check_against_build(&entry_bytes, image)?;
+    if module_layer == WasmLayerForm::CncfArtifact {
+        return build_cncf_artifact(writer, spec, image, opts, &entry_bytes);
+    }
     if module_layer == WasmLayerForm::InTarball {
         contents.file(&image.entrypoint.path, entry_bytes.clone(), 0o755)?;
     }
@@ -159,7 +171,7 @@ fn build_platform(
     )?];
     let mut diff_ids = vec![sha256_digest(&tar)];
     match module_layer {
-        WasmLayerForm::InTarball => {}
+        WasmLayerForm::InTarball | WasmLayerForm::CncfArtifact => {}
         WasmLayerForm::Artifact => {
             layers.push(
                 writer.put_blob(MediaType::Other(WASM_LAYER_MEDIA_TYPE.into()), &entry_bytes)?,
@@ -206,6 +218,41 @@ fn build_platform(
         .build()?;
     let mut descriptor = writer.put_json(MediaType::ImageManifest, &manifest)?;
     descriptor.set_platform(Some(platform));
+    Ok(descriptor)
+}
+
+/// The wasm entry as the CNCF Wasm OCI artifact: one `application/wasm` layer (the module),
+/// config `application/vnd.wasm.config.v0+json`.
+fn build_cncf_artifact(
+    writer: &LayoutWriter,
+    spec: &ImageSpec,
+    image: &PlatformImage,
+    opts: &BuildOptions,
+    module: &[u8],
+) -> Result<Descriptor> {
+    if !spec.files.is_empty() || !spec.dirs.is_empty() {
+        bail!(
+            "the CNCF Wasm OCI artifact holds only the module: {} adds files or directories",
+            spec.name
+        );
+    }
+    let layer = writer.put_blob(MediaType::Other(WASM_LAYER_MEDIA_TYPE.into()), module)?;
+    let config = serde_json::json!({
+        "created": rfc3339(opts.source_date_epoch)?,
+        "architecture": image.platform.oci_arch(),
+        "os": image.platform.oci_os(),
+        "layerDigests": [layer.digest().to_string()],
+    });
+    let config = writer.put_json(MediaType::Other(WASM_CONFIG_MEDIA_TYPE.into()), &config)?;
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(SCHEMA_VERSION)
+        .media_type(MediaType::ImageManifest)
+        .config(config)
+        .layers(vec![layer])
+        .annotations(annotations(spec, opts)?)
+        .build()?;
+    let mut descriptor = writer.put_json(MediaType::ImageManifest, &manifest)?;
+    descriptor.set_platform(Some(oci_platform(image.platform)?));
     Ok(descriptor)
 }
 

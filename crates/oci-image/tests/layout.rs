@@ -378,3 +378,66 @@ fn bad_definitions_fail_without_writing_anything() {
         "only images/ remains"
     );
 }
+
+#[test]
+fn the_cncf_artifact_form_is_the_module_alone_under_the_wasm_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let specs = load_definitions(&workspace_root().join("images"), &build_dir())
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let (plain, with_files): (Vec<_>, Vec<_>) = specs
+        .into_iter()
+        .partition(|s| s.files.is_empty() && s.dirs.is_empty());
+    assert!(!plain.is_empty() && !with_files.is_empty());
+    let cncf = BuildOptions {
+        wasm_layer: WasmLayerForm::CncfArtifact,
+        ..options(TEST_EPOCH)
+    };
+    let dir = tmp.path().join("oci");
+    let built = build_layout(&plain, &cncf, &dir, &mut |_| {}).unwrap_or_else(|e| panic!("{e:#}"));
+    let in_tarball = build_layout(
+        &plain,
+        &options(TEST_EPOCH),
+        &tmp.path().join("tb"),
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let layout = Layout::open(&dir).unwrap();
+    for (image, other) in built.iter().zip(&in_tarball) {
+        for (p, q) in image.platforms.iter().zip(&other.platforms) {
+            let manifest: ImageManifest = layout.json(&p.manifest).unwrap();
+            if !p.platform.is_wasm() {
+                // Native entries are those of every other form, digest for digest.
+                assert_eq!(p.manifest.digest(), q.manifest.digest(), "{}", image.name);
+                continue;
+            }
+            assert_eq!(
+                manifest.config().media_type().to_string(),
+                "application/vnd.wasm.config.v0+json"
+            );
+            assert_eq!(manifest.layers().len(), 1, "{}", image.name);
+            let module = &manifest.layers()[0];
+            assert_eq!(module.media_type().to_string(), "application/wasm");
+            assert!(layout.blob(module).unwrap().starts_with(b"\0asm"));
+            let config: serde_json::Value = layout.json(manifest.config()).unwrap();
+            assert_eq!(config["os"], "wasip1");
+            assert_eq!(config["architecture"], "wasm");
+            assert_eq!(
+                config["layerDigests"],
+                serde_json::json!([module.digest().to_string()])
+            );
+            assert_eq!(
+                p.manifest.platform().as_ref().unwrap().os().to_string(),
+                "wasip1"
+            );
+        }
+    }
+    // An image that adds files has no place for them in the artifact.
+    let err = build_layout(&with_files[..1], &cncf, &tmp.path().join("no"), &mut |_| {})
+        .err()
+        .unwrap();
+    assert!(
+        format!("{err:#}").contains("holds only the module"),
+        "{err:#}"
+    );
+    assert!(!tmp.path().join("no").exists());
+}

@@ -208,8 +208,10 @@ struct ImagesArgs {
     compression: Compression,
     /// Ship each wasm module in a layer of its own, which lets a containerd shim precompile
     /// it: `artifact` = an `application/wasm` layer (the CNCF Wasm OCI artifact form, which
-    /// containerd 1.6 cannot unpack), `tar` = an uncompressed tarball holding only the module.
-    /// Default: inside the one layer tarball, like every other file.
+    /// containerd 1.6 cannot unpack), `tar` = an uncompressed tarball holding only the module,
+    /// `cncf-artifact` = that artifact in full (the one `application/wasm` layer under an
+    /// `application/vnd.wasm.config.v0+json` config). Default: inside the one layer tarball,
+    /// like every other file.
     #[arg(long, value_name = "FORM")]
     wasm_layer: Option<oci_image::WasmLayerForm>,
 }
