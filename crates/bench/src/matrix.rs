@@ -4,15 +4,20 @@
 //! the runtime's own error where a step failed. A run that started another entry of the index
 //! says so (`ran amd64`).
 //!
-//! Runtimes: containerd 1.6 and 1.7 through `ctr` (`ctr images pull`, whose failure counts as
+//! Images: each [`ImageForm`] as a multi-platform index and as a wasm-only one
+//! ([`Packaging`]).
+//!
+//! Runtimes: the floor (`Floor::pull_image` with the platform the spelling names to the
+//! bench's own `--platform` parser, which takes `wasm` for `wasip1/wasm`; a spelling it does
+//! not take fails the pull with the parser's error), containerd 1.6 and 1.7 through `ctr` (`ctr images pull`, whose failure counts as
 //! the unpack's when the image was recorded, fetched, before it; then `ctr run`), Docker 20.10
-//! and 26 (`docker pull`, which fetches and unpacks in one step, then `docker run`). Each daemon is started for the matrix under a
-//! directory of its own and stopped after its cells. The images are pushed by the caller, one
-//! reference per [`ImageForm`].
+//! //! and 26 (`docker pull`, which fetches and unpacks in one step, then `docker run`). Each
+//! daemon is started for the matrix under a directory of its own and stopped after its cells.
+//! The images are pushed by the caller, one reference per [`MatrixImage`].
 
 use anyhow::Result;
 use records::Runtime;
-use records::matrix::{ImageForm, Matrix, MatrixCell, Outcome, SPELLINGS, Step};
+use records::matrix::{ImageForm, Matrix, MatrixCell, Outcome, Packaging, SPELLINGS, Step};
 use runtime_daemons::{Containerd, Dockerd, Programs};
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -29,6 +34,34 @@ pub fn layer_form(form: ImageForm) -> oci_image::WasmLayerForm {
         ImageForm::InTarball => oci_image::WasmLayerForm::InTarball,
         ImageForm::TarLayer => oci_image::WasmLayerForm::Tar,
         ImageForm::WasmArtifactLayer => oci_image::WasmLayerForm::Artifact,
+        ImageForm::WasmArtifact => oci_image::WasmLayerForm::CncfArtifact,
+    }
+}
+
+/// `spec` as the matrix packages it: whole, or its wasm entry alone.
+pub fn packaged(spec: &oci_image::ImageSpec, packaging: Packaging) -> oci_image::ImageSpec {
+    let mut spec = spec.clone();
+    if packaging == Packaging::WasmOnly {
+        spec.platforms.retain(|p| p.platform.is_wasm());
+    }
+    spec
+}
+
+/// One image the matrix attempts, pushed beforehand.
+#[derive(Clone, Debug)]
+pub struct MatrixImage {
+    pub form: ImageForm,
+    pub packaging: Packaging,
+    pub reference: String,
+}
+
+impl MatrixImage {
+    /// The tag the matrix pushes it under: the form, `-wasm-only` for a wasm-only image.
+    pub fn tag(form: ImageForm, packaging: Packaging) -> String {
+        match packaging {
+            Packaging::MultiPlatform => form.name().to_owned(),
+            Packaging::WasmOnly => format!("{form}-wasm-only"),
+        }
     }
 }
 
@@ -36,9 +69,9 @@ pub fn layer_form(form: ImageForm) -> oci_image::WasmLayerForm {
 pub struct MatrixPlan {
     /// The image's name, for the record (e.g. `matmul-rust`).
     pub image: String,
-    /// The reference of the image in each form, pushed beforehand.
-    pub references: Vec<(ImageForm, String)>,
-    /// Which of containerd 1.6 / 1.7 and Docker 20.10 / 26 to attempt.
+    /// Each image attempted: every form, multi-platform and wasm-only.
+    pub images: Vec<MatrixImage>,
+    /// Which of the floor, containerd 1.6 / 1.7 and Docker 20.10 / 26 to attempt.
     pub runtimes: Vec<Runtime>,
     /// Where the daemons' state goes (one directory per runtime, made here).
     pub state_dir: PathBuf,
@@ -51,8 +84,7 @@ pub struct MatrixPlan {
 }
 
 /// Runs every attempt of `plan`, telling `on_cell` each cell as it is made. A runtime that
-/// cannot start here (Debian 13's not fetched, the floor, which has no `--platform`) is
-/// recorded skipped with the reason.
+/// cannot start here (Debian 13's not fetched) is recorded skipped with the reason.
 pub fn run(plan: &MatrixPlan, on_cell: &mut dyn FnMut(&MatrixCell)) -> Result<Matrix> {
     let mut matrix = Matrix {
         image: plan.image.clone(),
@@ -63,9 +95,7 @@ pub fn run(plan: &MatrixPlan, on_cell: &mut dyn FnMut(&MatrixCell)) -> Result<Ma
         let programs = match runtime {
             Runtime::Containerd | Runtime::Docker => Ok(Programs::debian12()),
             Runtime::Containerd17 | Runtime::Docker26 => Programs::debian13(&plan.build_dir),
-            Runtime::Floor => Err(anyhow::anyhow!(
-                "the floor takes no --platform spelling: it picks the wasm entry itself"
-            )),
+            Runtime::Floor => Ok(Programs::debian12()),
         };
         let started = programs.and_then(|p| Daemon::start(runtime, &p, plan));
         let daemon = match started {
@@ -75,15 +105,16 @@ pub fn run(plan: &MatrixPlan, on_cell: &mut dyn FnMut(&MatrixCell)) -> Result<Ma
                 continue;
             }
         };
-        for (form, reference) in &plan.references {
+        for image in &plan.images {
             for spelling in SPELLINGS {
                 n += 1;
                 let id = format!("wnb-matrix-{}-{n}", std::process::id());
                 let cell = MatrixCell {
-                    form: *form,
+                    form: image.form,
+                    packaging: image.packaging,
                     platform: spelling.to_owned(),
                     runtime,
-                    outcome: daemon.attempt(reference, spelling, &id, plan.plain_http),
+                    outcome: daemon.attempt(&image.reference, spelling, &id, plan.plain_http),
                 };
                 on_cell(&cell);
                 matrix.cells.push(cell);
@@ -93,8 +124,9 @@ pub fn run(plan: &MatrixPlan, on_cell: &mut dyn FnMut(&MatrixCell)) -> Result<Ma
     Ok(matrix)
 }
 
-/// A started daemon (boxed: a handle is some hundreds of bytes).
+/// A started daemon, or the floor (boxed: a handle is some hundreds of bytes).
 enum Daemon {
+    Floor(Box<crate::floor::Floor>),
     Containerd(Box<Containerd>),
     Docker(Box<Dockerd>),
 }
@@ -104,11 +136,26 @@ impl Daemon {
         let dir = plan.state_dir.join(runtime.name());
         let shims = Some(plan.shim_dir.as_path());
         Ok(match runtime {
+            Runtime::Floor => {
+                let protocol = match plan.plain_http {
+                    true => oci_client::client::ClientProtocol::Http,
+                    false => oci_client::client::ClientProtocol::Https,
+                };
+                let client = oci_client::Client::new(oci_client::client::ClientConfig {
+                    protocol,
+                    ..Default::default()
+                });
+                Daemon::Floor(Box::new(crate::floor::Floor::new(
+                    &dir,
+                    client,
+                    oci_client::secrets::RegistryAuth::Anonymous,
+                )?))
+            }
             Runtime::Containerd | Runtime::Containerd17 => {
                 Daemon::Containerd(Box::new(Containerd::start_with(programs, &dir, shims)?))
             }
             Runtime::Docker => Daemon::Docker(Box::new(Dockerd::start(&dir)?)),
-            Runtime::Docker26 | Runtime::Floor => {
+            Runtime::Docker26 => {
                 let containerd = Containerd::start_with(programs, &dir.join("containerd"), shims)?;
                 Daemon::Docker(Box::new(Dockerd::start_on(containerd, &dir)?))
             }
@@ -117,6 +164,7 @@ impl Daemon {
 
     fn attempt(&self, reference: &str, spelling: &str, id: &str, plain_http: bool) -> Outcome {
         match self {
+            Daemon::Floor(f) => floor_attempt(f, reference, spelling),
             Daemon::Containerd(c) => ctr_attempt(c, reference, spelling, id, plain_http),
             Daemon::Docker(d) => docker_attempt(d, reference, spelling),
         }
@@ -139,6 +187,11 @@ pub fn error_of(out: &Output) -> String {
         .find(|l| !l.trim().is_empty() && !l.starts_with("See '"))
         .unwrap_or("")
         .trim();
+    shortened(line)
+}
+
+/// `line`'s last 200 characters.
+fn shortened(line: &str) -> String {
     let chars: Vec<char> = line.chars().collect();
     match chars.len() {
         n if n > 200 => format!("…{}", chars[n - 200..].iter().collect::<String>()),
@@ -169,20 +222,59 @@ fn run_outcome(out: std::result::Result<Output, String>) -> Outcome {
             };
         }
     };
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    started_outcome(
+        out.status.success(),
+        &String::from_utf8_lossy(&out.stdout),
+        || error_of(&out),
+    )
+}
+
+/// What a run that printed `stdout` did; `error` is its failure's text.
+fn started_outcome(success: bool, stdout: &str, error: impl FnOnce() -> String) -> Outcome {
     let arch = stdout
         .lines()
         .find(|l| l.starts_with("WNB start"))
         .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("arch=")));
-    match (out.status.success(), arch) {
+    match (success, arch) {
         (true, Some("wasm")) => Outcome::RunsWasm,
         (true, Some(other)) => Outcome::RanOther {
             arch: other.to_owned(),
         },
         (_, _) => Outcome::Fails {
             step: Step::Run,
-            error: error_of(&out),
+            error: error(),
         },
+    }
+}
+
+/// The floor: the spelling as the bench's `--platform` reads it, a fresh `pull_image` of that
+/// platform (resolve, fetch, unpack: one step), then `start`.
+fn floor_attempt(floor: &crate::floor::Floor, reference: &str, spelling: &str) -> Outcome {
+    let fails = |step, e: &dyn std::fmt::Display| Outcome::Fails {
+        step,
+        error: shortened(&e.to_string().replace('\n', " ")),
+    };
+    let platform: records::Platform = match spelling.parse() {
+        Ok(p) => p,
+        Err(e) => return fails(Step::Pull, &e),
+    };
+    if let Err(e) = floor.clear_store() {
+        return fails(Step::Pull, &format!("{e:#}"));
+    }
+    let pulled = match floor.pull_image(reference, platform, ATTEMPT_TIMEOUT, &mut Vec::new()) {
+        Ok(p) => p,
+        Err(e) => return fails(Step::Pull, &format!("{e:#}")),
+    };
+    match floor.start(&pulled, None, ATTEMPT_TIMEOUT) {
+        Ok(started) => started_outcome(started.exit_code == 0, &started.stdout, || {
+            let last = started.stderr.lines().rev().find(|l| !l.trim().is_empty());
+            shortened(&format!(
+                "exited with status {}: {}",
+                started.exit_code,
+                last.unwrap_or("no error output").trim()
+            ))
+        }),
+        Err(e) => fails(Step::Run, &format!("{e:#}")),
     }
 }
 
@@ -265,12 +357,12 @@ fn docker_attempt(d: &Dockerd, reference: &str, spelling: &str) -> Outcome {
 /// The matrix as a markdown table, one row a cell, for logs and test failures.
 pub fn render(matrix: &Matrix) -> String {
     let mut table = String::from(
-        "| runtime | image form | --platform | outcome |\n| --- | --- | --- | --- |\n",
+        "| runtime | image form | image | --platform | outcome |\n| --- | --- | --- | --- | --- |\n",
     );
     for c in &matrix.cells {
         table += &format!(
-            "| {} | {} | `{}` | {} |\n",
-            c.runtime, c.form, c.platform, c.outcome
+            "| {} | {} | {} | `{}` | {} |\n",
+            c.runtime, c.form, c.packaging, c.platform, c.outcome
         );
     }
     for (runtime, why) in &matrix.skipped {

@@ -5,16 +5,20 @@
 //! runtime's own error where it failed. A run that started the native entry instead of the
 //! wasm one says so (`ran amd64`).
 //!
-//! Image forms: matmul-rust as a multi-platform index whose wasm entry carries the module in
-//! its one layer tarball, in a `tar` layer of its own, or as an `application/wasm` layer (the
-//! CNCF artifact's layer). Runtimes: containerd 1.6 and 1.7 through `ctr`, Docker 20.10 and 26.
+//! Image forms: matmul-rust whose wasm entry carries the module in its one layer tarball, in a
+//! `tar` layer of its own, as an `application/wasm` layer (the CNCF artifact's layer) beside
+//! the tarball, or as the CNCF Wasm OCI artifact in full (that layer alone under an
+//! `application/vnd.wasm.config.v0+json` config); each as a multi-platform index and as a
+//! wasm-only one. Runtimes: the floor (`Floor::pull_image` with the platform the spelling
+//! parses to, then `start`), containerd 1.6 and 1.7 through `ctr`, Docker 20.10 and 26.
 //! Needs root, a workload build with the shim, and Debian 13's binaries (`cargo xtask setup`;
 //! skipped, saying so, without them).
 
+use bench::matrix::{MatrixImage, packaged};
 use records::Runtime;
-use records::matrix::{ImageForm, Outcome, SPELLINGS, Step};
+use records::matrix::{ImageForm, Outcome, Packaging, SPELLINGS, Step};
 use runtime_daemons::Programs;
-use test_support::{build_dir, push_test_images, start_registry};
+use test_support::{build_dir, image_specs, push_specs, start_registry};
 
 #[test]
 fn which_runtime_pulls_and_runs_which_wasm_image_form_and_platform_spelling() {
@@ -24,21 +28,25 @@ fn which_runtime_pulls_and_runs_which_wasm_image_form_and_platform_spelling() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let reg = start_registry(tmp.path());
-    let mut references = Vec::new();
+    let specs = image_specs(None, |s| s.name == "matmul-rust");
+    let mut images = Vec::new();
     for form in ImageForm::ALL {
-        let target = push_test_images(
-            &reg,
-            tmp.path(),
-            None,
-            &["matmul-rust"],
-            "matrix",
-            form.name(),
-            bench::matrix::layer_form(form),
-        );
-        references.push((
-            form,
-            format!("{}/matmul-rust:{form}", target.repository_prefix()),
-        ));
+        for packaging in Packaging::ALL {
+            let tag = MatrixImage::tag(form, packaging);
+            let target = push_specs(
+                &reg,
+                tmp.path(),
+                &[packaged(&specs[0], packaging)],
+                "matrix",
+                &tag,
+                bench::matrix::layer_form(form),
+            );
+            images.push(MatrixImage {
+                form,
+                packaging,
+                reference: format!("{}/matmul-rust:{tag}", target.repository_prefix()),
+            });
+        }
     }
     let shims = build_dir().join("shim");
     assert!(
@@ -46,6 +54,7 @@ fn which_runtime_pulls_and_runs_which_wasm_image_form_and_platform_spelling() {
         "run `cargo xtask build`"
     );
     let runtimes = [
+        Runtime::Floor,
         Runtime::Containerd,
         Runtime::Containerd17,
         Runtime::Docker,
@@ -53,84 +62,130 @@ fn which_runtime_pulls_and_runs_which_wasm_image_form_and_platform_spelling() {
     ];
     let plan = bench::matrix::MatrixPlan {
         image: "matmul-rust".into(),
-        references,
+        images,
         runtimes: runtimes.to_vec(),
         state_dir: tmp.path().join("daemons"),
         shim_dir: shims,
         build_dir: build_dir(),
         plain_http: true,
     };
-    let matrix = bench::matrix::run(&plan, &mut |_| {}).unwrap_or_else(|e| panic!("{e:#}"));
+    let t = std::time::Instant::now();
+    let matrix = bench::matrix::run(&plan, &mut |c| {
+        eprintln!(
+            "{:.1} s: {} {} ({}) --platform {}: {}",
+            t.elapsed().as_secs_f64(),
+            c.runtime,
+            c.form,
+            c.packaging,
+            c.platform,
+            c.outcome
+        )
+    })
+    .unwrap_or_else(|e| panic!("{e:#}"));
     reg.down().unwrap();
     let table = bench::matrix::render(&matrix);
     eprintln!("{table}");
     assert!(matrix.skipped.is_empty(), "{table}");
-    let cell = |r: Runtime, form: ImageForm, spelling: &str| {
-        matrix
-            .cell(r, form, spelling)
-            .unwrap_or_else(|| panic!("{r} {form} {spelling} not attempted\n{table}"))
-            .clone()
-    };
-    use ImageForm::{InTarball, TarLayer, WasmArtifactLayer};
-
-    // What the study ran, reproduced: Docker 26 runs our mixed index's wasm entry through our
-    // shim with the spelling the README gives.
     assert_eq!(
-        cell(Runtime::Docker26, InTarball, "wasip1/wasm"),
-        Outcome::RunsWasm,
+        matrix.cells.len(),
+        runtimes.len() * ImageForm::ALL.len() * Packaging::ALL.len() * SPELLINGS.len(),
         "{table}"
     );
-    assert_eq!(
-        cell(Runtime::Docker26, TarLayer, "wasip1/wasm"),
-        Outcome::RunsWasm,
-        "{table}"
-    );
-    // containerd runs the in-tarball and tar-layer forms with the exact spelling.
-    for r in [Runtime::Containerd, Runtime::Containerd17] {
-        for form in [InTarball, TarLayer] {
-            assert_eq!(cell(r, form, "wasip1/wasm"), Outcome::RunsWasm, "{table}");
-        }
-    }
-    // containerd 1.6 fetches the `application/wasm` layer but cannot unpack it.
-    match cell(Runtime::Containerd, WasmArtifactLayer, "wasip1/wasm") {
-        Outcome::Fails {
-            step: Step::Unpack,
-            error,
-        } if error.contains("mismatched image rootfs") => {}
-        other => panic!("{other}\n{table}"),
-    }
-    // Only the spelling our index's wasm entry declares (os wasip1) matches it: `wasm`
-    // (= linux/wasm), `wasi/wasm` and `linux/wasm` find no entry on any runtime. (ctr fetches
-    // and records the index, and says so when it unpacks; Docker when it pulls.)
+    // Every cell as measured; a wasm-only image fares exactly as the multi-platform one on
+    // every runtime (nothing fell back to a native entry anywhere).
+    let mut wrong = Vec::new();
     for r in runtimes {
         for form in ImageForm::ALL {
-            for spelling in ["wasi/wasm", "wasm", "linux/wasm"] {
-                match cell(r, form, spelling) {
-                    Outcome::Fails {
-                        step: Step::Pull | Step::Unpack,
-                        error,
-                    } if error.contains("no match") => {}
-                    other => panic!("{r}, {form}, {spelling}: {other}\n{table}"),
+            for packaging in Packaging::ALL {
+                for spelling in SPELLINGS {
+                    let got = matrix
+                        .cell(r, form, packaging, spelling)
+                        .unwrap_or_else(|| {
+                            panic!("{r} {form} {packaging} {spelling} not attempted\n{table}")
+                        });
+                    let ok = match (expected(r, form, spelling), got) {
+                        (Expect::RunsWasm, Outcome::RunsWasm) => true,
+                        (Expect::Fails(step, part), Outcome::Fails { step: s, error }) => {
+                            *s == step && error.contains(part)
+                        }
+                        _ => false,
+                    };
+                    if !ok {
+                        wrong.push(format!(
+                            "{r} {form} ({packaging}) {spelling}: {got}, expected {:?}",
+                            expected(r, form, spelling)
+                        ));
+                    }
                 }
             }
         }
     }
-    // containerd 1.7 pulls and unpacks the `application/wasm` layer that 1.6 refuses.
-    assert!(
-        !matches!(
-            cell(Runtime::Containerd17, WasmArtifactLayer, "wasip1/wasm").failed_step(),
-            Some(Step::Pull | Step::Unpack)
-        ),
-        "{table}"
-    );
-    // Docker 20.10 never runs wasm, whatever the spelling: it pulls nothing or runs native.
-    for form in ImageForm::ALL {
-        for spelling in SPELLINGS {
-            assert_ne!(
-                cell(Runtime::Docker, form, spelling),
-                Outcome::RunsWasm,
-                "{table}"
-            );
+    assert!(wrong.is_empty(), "{}\n{table}", wrong.join("\n"));
+}
+
+/// What a cell is: the wasm entry ran, or a step failed with the runtime's error holding this.
+#[derive(Debug)]
+enum Expect {
+    RunsWasm,
+    Fails(Step, &'static str),
+}
+
+/// What each runtime did with each form and spelling, as measured (packaging made no
+/// difference).
+fn expected(runtime: Runtime, form: ImageForm, spelling: &str) -> Expect {
+    use Expect::{Fails, RunsWasm};
+    use ImageForm::{InTarball, TarLayer, WasmArtifact, WasmArtifactLayer};
+    // The spelling our wasm entry declares (os wasip1): the only one containerd and Docker
+    // match. `wasm` is `linux/wasm` to both; ctr fetches and records the index and fails when
+    // it unpacks, Docker when it pulls.
+    let exact = spelling == "wasip1/wasm";
+    match runtime {
+        // The floor reads the spelling as the bench's --platform does: `wasm` is wasip1/wasm;
+        // it runs the module from a layer tarball, a tar layer or an application/wasm layer,
+        // but reads every config as an OCI image config, which the CNCF artifact's is not.
+        Runtime::Floor => match (spelling, form) {
+            ("wasi/wasm" | "linux/wasm", _) => Fails(Step::Pull, "unknown platform"),
+            (_, WasmArtifact) => Fails(Step::Pull, "missing field `rootfs`"),
+            _ => RunsWasm,
+        },
+        Runtime::Containerd | Runtime::Containerd17 if !exact => {
+            Fails(Step::Unpack, "no match for platform in manifest")
         }
+        Runtime::Docker26 if !exact => Fails(Step::Pull, "no match for platform in manifest"),
+        // containerd 1.6 fetches an application/wasm layer but cannot unpack it.
+        Runtime::Containerd => match form {
+            InTarball | TarLayer => RunsWasm,
+            WasmArtifactLayer | WasmArtifact => {
+                Fails(Step::Unpack, "mismatched image rootfs and manifest layers")
+            }
+        },
+        // containerd 1.7 pulls and unpacks both, but through the index our shim finds no
+        // module layer, and ctr run cannot read the CNCF artifact's config.
+        Runtime::Containerd17 => match form {
+            InTarball | TarLayer => RunsWasm,
+            WasmArtifactLayer => Fails(Step::Run, "wasmtime executor can't handle spec"),
+            WasmArtifact => Fails(
+                Step::Run,
+                "unknown image config media type application/vnd.wasm.config.v0+json",
+            ),
+        },
+        // Docker 26 (the study's path) as containerd 1.7, but it refuses an image without a
+        // command before any shim is asked.
+        Runtime::Docker26 => match form {
+            InTarball | TarLayer => RunsWasm,
+            WasmArtifactLayer => Fails(Step::Run, "wasmtime executor can't handle spec"),
+            WasmArtifact => Fails(Step::Run, "no command specified"),
+        },
+        // Docker 20.10 never pulls a wasm entry, whatever the spelling or form.
+        Runtime::Docker => match (spelling, form) {
+            ("wasi/wasm", _) => Fails(Step::Pull, "no matching manifest for wasi/wasm"),
+            (_, _) if !exact => Fails(Step::Pull, "no matching manifest for linux/wasm"),
+            (_, InTarball | TarLayer) => Fails(Step::Pull, "operating system is not supported"),
+            (_, WasmArtifactLayer) => Fails(Step::Pull, "unsupported media type application/wasm"),
+            (_, WasmArtifact) => Fails(
+                Step::Pull,
+                "unsupported media type application/vnd.wasm.config.v0+json",
+            ),
+        },
     }
 }

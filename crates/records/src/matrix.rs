@@ -15,8 +15,8 @@ pub const MATRIX_JSON: &str = "matrix.json";
 /// suggest (`wasm` alone is `linux/wasm` to containerd and Docker).
 pub const SPELLINGS: [&str; 4] = ["wasip1/wasm", "wasi/wasm", "wasm", "linux/wasm"];
 
-/// How an image carries its wasm module (always as the wasm entry of a multi-platform index
-/// beside the native entries).
+/// How an image carries its wasm module (in its wasm entry, whether the image is a
+/// multi-platform index or wasm-only: see [`Packaging`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ImageForm {
@@ -24,15 +24,20 @@ pub enum ImageForm {
     InTarball,
     /// In an uncompressed `tar` layer holding only the module.
     TarLayer,
-    /// As an `application/wasm` layer: the CNCF Wasm OCI artifact's layer.
+    /// As an `application/wasm` layer: the CNCF Wasm OCI artifact's layer, beside the
+    /// image's files in a tarball, under an ordinary image config.
     WasmArtifactLayer,
+    /// The CNCF Wasm OCI artifact in full: the module as the one `application/wasm` layer,
+    /// under an `application/vnd.wasm.config.v0+json` config (no entry point, no arguments).
+    WasmArtifact,
 }
 
 impl ImageForm {
-    pub const ALL: [ImageForm; 3] = [
+    pub const ALL: [ImageForm; 4] = [
         ImageForm::InTarball,
         ImageForm::TarLayer,
         ImageForm::WasmArtifactLayer,
+        ImageForm::WasmArtifact,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -40,11 +45,42 @@ impl ImageForm {
             ImageForm::InTarball => "in-tarball",
             ImageForm::TarLayer => "tar-layer",
             ImageForm::WasmArtifactLayer => "wasm-artifact-layer",
+            ImageForm::WasmArtifact => "wasm-artifact",
         }
     }
 }
 
 impl fmt::Display for ImageForm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// What else the image holds beside its wasm entry.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Packaging {
+    /// A multi-platform index: the native entries beside the `wasip1/wasm` one.
+    #[default]
+    MultiPlatform,
+    /// An index whose one entry is the `wasip1/wasm` one: nothing native to fall back to.
+    WasmOnly,
+}
+
+impl Packaging {
+    pub const ALL: [Packaging; 2] = [Packaging::MultiPlatform, Packaging::WasmOnly];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Packaging::MultiPlatform => "multi-platform",
+            Packaging::WasmOnly => "wasm-only",
+        }
+    }
+}
+
+impl fmt::Display for Packaging {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.name())
     }
@@ -120,6 +156,9 @@ impl fmt::Display for Outcome {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatrixCell {
     pub form: ImageForm,
+    /// Absent in a `matrix.json` written before wasm-only images were attempted.
+    #[serde(default)]
+    pub packaging: Packaging,
     /// The `--platform` value given to both the pull and the run.
     pub platform: String,
     pub runtime: Runtime,
@@ -138,11 +177,22 @@ pub struct Matrix {
 }
 
 impl Matrix {
-    /// The cell of `(runtime, form, spelling)`, if attempted.
-    pub fn cell(&self, runtime: Runtime, form: ImageForm, spelling: &str) -> Option<&Outcome> {
+    /// The cell of `(runtime, form, packaging, spelling)`, if attempted.
+    pub fn cell(
+        &self,
+        runtime: Runtime,
+        form: ImageForm,
+        packaging: Packaging,
+        spelling: &str,
+    ) -> Option<&Outcome> {
         self.cells
             .iter()
-            .find(|c| c.runtime == runtime && c.form == form && c.platform == spelling)
+            .find(|c| {
+                c.runtime == runtime
+                    && c.form == form
+                    && c.packaging == packaging
+                    && c.platform == spelling
+            })
             .map(|c| &c.outcome)
     }
 
@@ -192,6 +242,7 @@ mod tests {
             cells: vec![
                 MatrixCell {
                     form: ImageForm::WasmArtifactLayer,
+                    packaging: Packaging::MultiPlatform,
                     platform: "wasip1/wasm".into(),
                     runtime: Runtime::Containerd,
                     outcome: Outcome::Fails {
@@ -200,7 +251,8 @@ mod tests {
                     },
                 },
                 MatrixCell {
-                    form: ImageForm::InTarball,
+                    form: ImageForm::WasmArtifact,
+                    packaging: Packaging::WasmOnly,
                     platform: "wasip1/wasm".into(),
                     runtime: Runtime::Docker26,
                     outcome: Outcome::RunsWasm,
@@ -214,6 +266,8 @@ mod tests {
         assert_eq!(json["cells"][0]["outcome"]["outcome"], "fails");
         assert_eq!(json["cells"][0]["outcome"]["step"], "unpack");
         assert_eq!(json["cells"][1]["outcome"]["outcome"], "runs-wasm");
+        assert_eq!(json["cells"][1]["form"], "wasm-artifact");
+        assert_eq!(json["cells"][1]["packaging"], "wasm-only");
         let back: Matrix = serde_json::from_value(json).unwrap();
         assert_eq!(back, m);
         assert_eq!(
@@ -222,9 +276,28 @@ mod tests {
             "in Runtime::ALL's order"
         );
         assert_eq!(
-            m.cell(Runtime::Docker26, ImageForm::InTarball, "wasip1/wasm"),
+            m.cell(
+                Runtime::Docker26,
+                ImageForm::WasmArtifact,
+                Packaging::WasmOnly,
+                "wasip1/wasm"
+            ),
             Some(&Outcome::RunsWasm)
         );
+        assert_eq!(
+            m.cell(
+                Runtime::Docker26,
+                ImageForm::WasmArtifact,
+                Packaging::MultiPlatform,
+                "wasip1/wasm"
+            ),
+            None
+        );
+        // A matrix.json from before wasm-only images: every cell multi-platform.
+        let mut old = serde_json::to_value(&m).unwrap();
+        old["cells"][0].as_object_mut().unwrap().remove("packaging");
+        let old: Matrix = serde_json::from_value(old).unwrap();
+        assert_eq!(old.cells[0].packaging, Packaging::MultiPlatform);
         assert_eq!(
             m.cells[0].outcome.to_string(),
             "unpack fails: mismatched image rootfs and manifest layers"

@@ -5,7 +5,7 @@
 #[allow(dead_code)]
 mod fixture;
 
-use records::matrix::{ImageForm, Matrix, MatrixCell, Outcome, Step};
+use records::matrix::{ImageForm, Matrix, MatrixCell, Outcome, Packaging, Step};
 use records::{Platform, Runtime, RuntimeInfo, Variant};
 use report::{ReportInputs, write_report};
 
@@ -63,6 +63,7 @@ fn report(dir: &std::path::Path) -> String {
 fn cell(form: ImageForm, platform: &str, runtime: Runtime, outcome: Outcome) -> MatrixCell {
     MatrixCell {
         form,
+        packaging: Packaging::MultiPlatform,
         platform: platform.into(),
         runtime,
         outcome,
@@ -132,6 +133,23 @@ fn the_matrix_is_a_table_of_forms_and_spellings_by_runtime_with_the_errors_as_no
         ],
         skipped: vec![(Runtime::Containerd17, "not fetched: run setup".into())],
     };
+    let mut matrix = matrix;
+    // The full CNCF artifact as a wasm-only image: its rows after the multi-platform ones.
+    for (runtime, outcome) in [
+        (Runtime::Containerd, Outcome::RunsWasm),
+        (
+            Runtime::Docker26,
+            Outcome::Fails {
+                step: Step::Run,
+                error: "wasmtime executor can't | handle spec".into(),
+            },
+        ),
+    ] {
+        matrix.cells.push(MatrixCell {
+            packaging: Packaging::WasmOnly,
+            ..cell(WasmArtifact, "wasip1/wasm", runtime, outcome)
+        });
+    }
     matrix.write(&dir).unwrap();
     let md = report(&dir);
     let start = md.find("## Usability").expect("a usability section");
@@ -144,6 +162,10 @@ fn the_matrix_is_a_table_of_forms_and_spellings_by_runtime_with_the_errors_as_no
     );
     assert!(
         section.contains("--runtime io.containerd.wasmtime.v1"),
+        "{section}"
+    );
+    assert!(
+        section.contains("`application/vnd.wasm.config.v0+json` config"),
         "{section}"
     );
     // Columns are the runtimes attempted, in the bench's order, each with its version.
@@ -159,6 +181,7 @@ fn the_matrix_is_a_table_of_forms_and_spellings_by_runtime_with_the_errors_as_no
             "| in-tarball | `wasip1/wasm` | ✓ | ✗ ran amd64 | ✓ |",
             "| in-tarball | `wasm` | ✗ pull (1) | – | ✗ pull (1) |",
             "| wasm-artifact-layer | `wasip1/wasm` | ✗ unpack (2) | – | ✗ run (3) |",
+            "| wasm-artifact, wasm-only | `wasip1/wasm` | ✓ | – | ✗ run (3) |",
         ],
         "{section}"
     );

@@ -1,11 +1,14 @@
 //! `bench --matrix`: the usability matrix after the timing runs. The image is built in each
-//! form the matrix attempts (into `<build-dir>/matrix/oci-<form>`), pushed to the bench's
-//! registry under `<namespace>-matrix/<image>:<form>`, and attempted by `bench::matrix` on
-//! each containerd and Docker the bench was asked for; `matrix.json` goes into the results
-//! directory, where the report finds it.
+//! form the matrix attempts, as a multi-platform index and wasm-only (into
+//! `<build-dir>/matrix/oci-<tag>`), pushed to the bench's registry under
+//! `<namespace>-matrix/<image>:<tag>` (the tag: the form, `-wasm-only` for the wasm-only
+//! image), and attempted by `bench::matrix` on the floor and each containerd and Docker the
+//! bench was asked for; `matrix.json` goes into the results directory, where the report finds
+//! it.
 
 use anyhow::{Context, Result};
-use records::matrix::ImageForm;
+use bench::matrix::{MatrixImage, packaged};
+use records::matrix::{ImageForm, Packaging};
 use records::{ImageName, Runtime};
 use std::path::{Path, PathBuf};
 
@@ -32,47 +35,62 @@ impl MatrixRun<'_> {
         let tokio = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let mut references = Vec::new();
+        let mut images = Vec::new();
         for form in ImageForm::ALL {
-            let options = oci_image::BuildOptions {
-                source_date_epoch: self.source_date_epoch,
-                wasm_layer: bench::matrix::layer_form(form),
-                ..Default::default()
-            };
-            let layout_dir = dir.join(format!("oci-{form}"));
-            oci_image::build_layout(
-                std::slice::from_ref(&spec),
-                &options,
-                &layout_dir,
-                &mut |_| {},
-            )?;
-            let target = oci_push::Target::parse(&prefix, form.name(), self.plain_http)?;
-            tokio
-                .block_on(oci_push::push_layout(
-                    &oci_image::Layout::open(&layout_dir)?,
-                    &target,
-                    &oci_client::secrets::RegistryAuth::Anonymous,
+            for packaging in Packaging::ALL {
+                let options = oci_image::BuildOptions {
+                    source_date_epoch: self.source_date_epoch,
+                    wasm_layer: bench::matrix::layer_form(form),
+                    ..Default::default()
+                };
+                let tag = MatrixImage::tag(form, packaging);
+                let layout_dir = dir.join(format!("oci-{tag}"));
+                oci_image::build_layout(
+                    &[packaged(&spec, packaging)],
+                    &options,
+                    &layout_dir,
                     &mut |_| {},
-                ))
-                .with_context(|| format!("cannot push the {form} form of {}", self.image))?;
-            references.push((form, target.reference(&spec.name)));
+                )?;
+                let target = oci_push::Target::parse(&prefix, &tag, self.plain_http)?;
+                tokio
+                    .block_on(oci_push::push_layout(
+                        &oci_image::Layout::open(&layout_dir)?,
+                        &target,
+                        &oci_client::secrets::RegistryAuth::Anonymous,
+                        &mut |_| {},
+                    ))
+                    .with_context(|| {
+                        format!(
+                            "cannot push the {form} form of {} ({packaging})",
+                            self.image
+                        )
+                    })?;
+                images.push(MatrixImage {
+                    form,
+                    packaging,
+                    reference: target.reference(&spec.name),
+                });
+            }
         }
-        let runtimes: Vec<Runtime> = self
-            .runtimes
-            .iter()
-            .copied()
-            .filter(|r| r.is_containerd() || r.is_docker())
+        // The floor always: it needs no daemon.
+        let runtimes: Vec<Runtime> = std::iter::once(Runtime::Floor)
+            .chain(
+                self.runtimes
+                    .iter()
+                    .copied()
+                    .filter(|r| r.is_containerd() || r.is_docker()),
+            )
             .collect();
         log(&format!(
-            "usability matrix: {} in {} forms × {} runtimes × {} spellings",
+            "usability matrix: {} as {} images (each form multi-platform and wasm-only) × {} runtimes × {} spellings",
             self.image,
-            references.len(),
+            images.len(),
             runtimes.len(),
             records::matrix::SPELLINGS.len()
         ));
         let plan = bench::matrix::MatrixPlan {
             image: self.image.to_string(),
-            references,
+            images,
             runtimes,
             state_dir: dir.join("daemons"),
             shim_dir: self.build_dir.join(crate::SHIM_DIR),
@@ -81,8 +99,8 @@ impl MatrixRun<'_> {
         };
         let matrix = bench::matrix::run(&plan, &mut |c| {
             log(&format!(
-                "matrix: {} {} --platform {}: {}",
-                c.runtime, c.form, c.platform, c.outcome
+                "matrix: {} {} ({}) --platform {}: {}",
+                c.runtime, c.form, c.packaging, c.platform, c.outcome
             ))
         })?;
         for (runtime, why) in &matrix.skipped {
