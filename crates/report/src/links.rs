@@ -357,10 +357,10 @@ pub fn section(data: &Data) -> String {
                         below,
                         estimate,
                     } => format!(
-                        "below ≈ {} Mbit/s (between {} and {} Mbit/s)",
+                        "below ≈ {} Mbit/s (between {} Mbit/s and {})",
                         mbit(estimate),
                         mbit(below),
-                        above.map_or("unlimited".into(), mbit)
+                        above.map_or("unlimited".into(), |a| format!("{} Mbit/s", mbit(a)))
                     ),
                     BreakEven::Unknown => "not determined by these points".to_owned(),
                 };

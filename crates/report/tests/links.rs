@@ -125,7 +125,7 @@ fn the_links_section_shows_the_figures_and_the_break_even_read_off_the_points() 
         "declared and measured figures"
     );
     assert!(section.contains(
-        "| floor | matmul-rust | wasm-jit | 21 / 315 | 461 / 624 | 2501 / 1440 | below ≈ 4.5 Mbit/s (between 1.0 and 10 Mbit/s) |"
+        "| floor | matmul-rust | wasm-jit | 21 / 315 | 461 / 624 | 2501 / 1440 | below ≈ 4.5 Mbit/s (between 1.0 Mbit/s and 10 Mbit/s) |"
     ));
     assert!(section.contains(
         "| floor | matmul-rust | wasm-precompiled | 21 / 17 | 461 / 326 | 2501 / 1142 | wasm faster on every link |"
