@@ -108,19 +108,19 @@ impl Up {
             });
         }
         let storage = build_dir.join("registry").join("storage");
-        let registry_dir = build_dir.join("links").join(&profile.name);
-        std::fs::create_dir_all(&registry_dir)
-            .with_context(|| format!("cannot create {}", registry_dir.display()))?;
+        let link_dir = build_dir.join("links").join(&profile.name);
+        std::fs::create_dir_all(&link_dir)
+            .with_context(|| format!("cannot create {}", link_dir.display()))?;
         // The link takes the local registry's address, so that every link serves the images
         // under the same references: a runtime's store never holds them under two names, and
         // a fresh pull's removal leaves no copy behind under another.
         let local = local_registry::LocalRegistry::new(
             local_registry::DEFAULT_ADDR.parse()?,
-            &build_dir.join("registry"),
+            &registry_dir(build_dir),
         )?;
         local.down()?;
         let local = LocalStopped(local);
-        let shaped = ShapedLink::start_on(profile, &registry_dir, Some(&storage), local.0.addr())
+        let shaped = ShapedLink::start_on(profile, &link_dir, Some(&storage), local.0.addr())
             .with_context(|| format!("cannot bring link {:?} up", profile.name))?;
         retarget(&mut plan, format!("{}/wnb", shaped.registry_addr()));
         Ok(Up {
@@ -147,6 +147,14 @@ impl Up {
             None => self.record.clone(),
         }
     }
+}
+
+/// The local registry's directory, its links resolved: the registry is known by the path of
+/// its config on its command line, so a build directory that links to another's registry
+/// finds that one running.
+pub fn registry_dir(build_dir: &Path) -> std::path::PathBuf {
+    let dir = build_dir.join("registry");
+    std::fs::canonicalize(&dir).unwrap_or(dir)
 }
 
 /// Aims the plan at another registry serving the same images: the prefix, and the pinned

@@ -459,7 +459,7 @@ fn parse_platform(s: &str) -> std::result::Result<platform::Platform, String> {
 fn local_registry_up(build_dir: &Path) -> Result<local_registry::LocalRegistry> {
     let local = local_registry::LocalRegistry::new(
         local_registry::DEFAULT_ADDR.parse()?,
-        &build_dir.join("registry"),
+        &links::registry_dir(build_dir),
     )?;
     local.up()?;
     Ok(local)

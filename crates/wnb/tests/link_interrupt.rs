@@ -1,0 +1,129 @@
+//! `wnb bench --link edge-lte` stopped by SIGINT in the middle of its shaped pass: the
+//! namespace and veth of the link are gone, the local registry (stopped while the link served
+//! its storage at its address) answers again, and environment.json records the link with its
+//! measured figures. Needs root, real namespaces and the images `cargo xtask push` put in the
+//! build's local registry (its registry directory is linked into the test's build directory).
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+fn answers(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(
+        s,
+        "GET /v2/ HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200")
+}
+
+#[test]
+fn sigint_during_a_shaped_pass_removes_the_link_and_restores_the_registry() {
+    let real = test_support::build_dir();
+    assert!(
+        real.join("registry/storage/docker/registry/v2/repositories/wnb/matmul-rust")
+            .exists(),
+        "no matmul-rust in {}: run `cargo xtask push` first",
+        real.join("registry").display()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let build = tmp.path().join("build");
+    std::fs::create_dir(&build).unwrap();
+    for dir in ["workloads", "registry"] {
+        std::os::unix::fs::symlink(
+            std::path::absolute(real.join(dir)).unwrap(),
+            build.join(dir),
+        )
+        .unwrap();
+    }
+    let results = tmp.path().join("results");
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_wnb"))
+        .arg("--build-dir")
+        .arg(&build)
+        .args(["bench", "--link", "edge-lte", "--image", "matmul-rust"])
+        .args([
+            "--platform",
+            "amd64",
+            "--runtime",
+            "floor",
+            "--mode",
+            "fresh",
+        ])
+        .args(["--warmup", "0", "--iterations", "50", "--results"])
+        .arg(&results)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = bench.id();
+    // Interrupt once a run over the link is on disk.
+    let started = Instant::now();
+    let dir = loop {
+        let dir = std::fs::read_dir(&results)
+            .ok()
+            .and_then(|mut d| d.next())
+            .map(|e| e.unwrap().path());
+        if let Some(dir) = dir
+            && lines(&dir.join(records::RUNS_JSONL)) >= 1
+        {
+            break dir;
+        }
+        if let Some(status) = bench.try_wait().unwrap() {
+            let out = bench.wait_with_output().unwrap();
+            panic!(
+                "wnb exited ({status}) before a run: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no run within 2 min"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let ns = format!("wnb-{pid}-");
+    let ip = |args: &[&str]| {
+        String::from_utf8_lossy(&Command::new("ip").args(args).output().unwrap().stdout)
+            .into_owned()
+    };
+    assert!(
+        ip(&["netns", "list"]).contains(&ns),
+        "the link's namespace while it runs"
+    );
+    kill(Pid::from_raw(pid as i32), Signal::SIGINT).unwrap();
+    let out = bench.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(!ip(&["netns", "list"]).contains(&ns), "namespace left");
+    assert!(
+        !ip(&["-o", "link"]).contains(&format!("wnb{pid}")),
+        "veth left"
+    );
+    assert!(answers("127.0.0.1:5000"), "the local registry is not back");
+    let env = records::Environment::read(&dir.join("environment.json")).unwrap();
+    assert!(env.interrupted);
+    let link = &env.links[0];
+    assert_eq!(link.profile.name, "edge-lte");
+    assert!(link.measured.is_some());
+    let runs = records::read_runs(&dir.join("runs.json")).unwrap();
+    assert!(!runs.is_empty());
+    assert!(
+        runs.iter()
+            .all(|r| r.link.map(|l| l.to_string()).as_deref() == Some("edge-lte"))
+    );
+}
