@@ -119,6 +119,35 @@ impl RuntimeDriver for ContainerdDriver<'_> {
         }
     }
 
+    fn clear(&self) -> Result<()> {
+        let mut list = self.containerd.ctr();
+        list.args(["images", "ls", "-q"]);
+        let listed = to_completion(list, "ctr images ls", crate::DEFAULT_RUN_TIMEOUT)?;
+        if !listed.output.status.success() {
+            anyhow::bail!(
+                "ctr images ls failed: {}",
+                last_lines(&listed.output.stderr)
+            );
+        }
+        let names: Vec<String> = String::from_utf8_lossy(&listed.output.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = self.containerd.ctr();
+        cmd.args(["images", "rm", "--sync"]).args(&names);
+        remove_with(
+            cmd,
+            "ctr images rm (clearing the store)",
+            "not found",
+            crate::DEFAULT_RUN_TIMEOUT,
+        )
+    }
+
     fn remove(&self, target: &Target) -> Result<()> {
         // --sync waits for the garbage collector, which removes the image's content and
         // snapshots (and the shim's precompiled modules, referenced from the image).

@@ -166,6 +166,21 @@ impl RuntimeDriver for DockerDriver<'_> {
         }
     }
 
+    fn clear(&self) -> Result<()> {
+        // No container of the bench outlives its run (`--rm`, or removed at its deadline), so
+        // every image is unused and goes, with its layers.
+        let mut cmd = self.dockerd.docker();
+        cmd.args(["image", "prune", "--all", "--force"]);
+        let pruned = to_completion(cmd, "docker image prune", crate::DEFAULT_RUN_TIMEOUT)?;
+        if !pruned.output.status.success() {
+            anyhow::bail!(
+                "docker image prune failed: {}",
+                last_lines(&pruned.output.stderr)
+            );
+        }
+        Ok(())
+    }
+
     fn remove(&self, target: &Target) -> Result<()> {
         let mut cmd = self.dockerd.docker();
         cmd.args(["rmi", "--force", &target.reference]);

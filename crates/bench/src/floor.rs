@@ -544,6 +544,10 @@ impl RuntimeDriver for Floor {
         }
     }
 
+    fn clear(&self) -> Result<()> {
+        self.clear_store()
+    }
+
     fn remove(&self, _target: &Target) -> Result<()> {
         self.clear_store()
     }

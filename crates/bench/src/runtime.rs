@@ -36,6 +36,11 @@ pub trait RuntimeDriver {
         Ok(tagged.to_owned())
     }
 
+    /// Removes every image the runtime's store holds (the store is the bench's own), before
+    /// any run: an image left there by an earlier bench would share layers with a fresh
+    /// pull, which would then not be fresh.
+    fn clear(&self) -> Result<()>;
+
     /// Removes the image and everything it brought (content, snapshots, unpacked trees,
     /// compiled code the runtime keeps with it), so the next pull is fresh. Not an error if
     /// it is not there.

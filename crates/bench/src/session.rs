@@ -159,7 +159,7 @@ impl Session {
             self.registry_client.clone(),
             self.registry_auth.clone(),
         )?;
-        Ok(self.measure(&floor, info, checksums, on_event))
+        self.measure(&floor, info, checksums, on_event)
     }
 
     /// The programs of `runtime`'s release: Debian 12's on the machine, or Debian 13's under
@@ -202,7 +202,7 @@ impl Session {
                 wasi_runner::WASMTIME_VERSION
             );
         }
-        Ok(self.measure(&runtime, info, checksums, on_event))
+        self.measure(&runtime, info, checksums, on_event)
     }
 
     fn docker(
@@ -230,7 +230,7 @@ impl Session {
         };
         info.version = dockerd.version();
         let runtime = DockerDriver::new(&dockerd, foreign_unsupported)?;
-        Ok(self.measure(&runtime, info, checksums, on_event))
+        self.measure(&runtime, info, checksums, on_event)
     }
 
     fn measure(
@@ -239,7 +239,12 @@ impl Session {
         info: &mut RuntimeInfo,
         checksums: &mut Checksums,
         on_event: &mut dyn FnMut(Event),
-    ) -> Vec<RunRecord> {
+    ) -> Result<Vec<RunRecord>> {
+        runtime.clear().map_err(|e| {
+            e.context(
+                "cannot clear the runtime's image store, so its fresh pulls could not be fresh",
+            )
+        })?;
         info.unsupported = self.plan.unsupported(runtime);
         for u in &info.unsupported {
             on_event(Event::Note(format!(
@@ -253,8 +258,8 @@ impl Session {
             runtime: runtime.runtime(),
             runs: self.plan.run_count(runtime),
         });
-        bench_runtime(runtime, &self.plan, checksums, &mut |r| {
+        Ok(bench_runtime(runtime, &self.plan, checksums, &mut |r| {
             on_event(Event::Run(r))
-        })
+        }))
     }
 }
