@@ -33,23 +33,37 @@ fn answers(addr: &str) -> bool {
 
 #[test]
 fn sigint_during_a_shaped_pass_removes_the_link_and_restores_the_registry() {
-    let real = test_support::build_dir();
-    assert!(
-        real.join("registry/storage/docker/registry/v2/repositories/wnb/matmul-rust")
-            .exists(),
-        "no matmul-rust in {}: run `cargo xtask push` first",
-        real.join("registry").display()
-    );
     let tmp = tempfile::tempdir().unwrap();
     let build = tmp.path().join("build");
     std::fs::create_dir(&build).unwrap();
-    for dir in ["workloads", "registry"] {
-        std::os::unix::fs::symlink(
-            std::path::absolute(real.join(dir)).unwrap(),
-            build.join(dir),
-        )
-        .unwrap();
-    }
+    std::os::unix::fs::symlink(
+        std::path::absolute(test_support::build_dir().join("workloads")).unwrap(),
+        build.join("workloads"),
+    )
+    .unwrap();
+    // The bench serves its local registry's storage (<build>/registry) over the link: put
+    // matmul-rust there, through a registry of the test's own on a free port.
+    let reg = local_registry::LocalRegistry::new(
+        test_support::free_loopback_addr(),
+        &build.join("registry"),
+    )
+    .unwrap()
+    .stopped_on_drop();
+    reg.up().unwrap_or_else(|e| panic!("{e:#}"));
+    test_support::push_test_images(
+        &reg,
+        tmp.path(),
+        None,
+        &["matmul-rust"],
+        "wnb",
+        "latest",
+        oci_image::WasmLayerForm::InTarball,
+    );
+    reg.down().unwrap();
+    assert!(
+        !answers("127.0.0.1:5000"),
+        "another registry answers on 127.0.0.1:5000, where the bench's local registry goes: stop it first (`cargo xtask registry down`)"
+    );
     let results = tmp.path().join("results");
     let mut bench = Command::new(env!("CARGO_BIN_EXE_wnb"))
         .arg("--build-dir")
