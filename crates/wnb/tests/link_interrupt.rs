@@ -1,8 +1,8 @@
 //! `wnb bench --link edge-lte` stopped by SIGINT in the middle of its shaped pass: the
 //! namespace and veth of the link are gone, the local registry (stopped while the link served
 //! its storage at its address) answers again, and environment.json records the link with its
-//! measured figures. Needs root, real namespaces and the images `cargo xtask push` put in the
-//! build's local registry (its registry directory is linked into the test's build directory).
+//! measured figures. Needs root, real namespaces, a workload build, and 127.0.0.1:5000 free
+//! (the bench's local registry goes there); the test pushes its image itself.
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
