@@ -87,8 +87,8 @@ impl Phase {
         use Phase::*;
         match self {
             Resolve | Fetch | ResolveFetch | FetchUnpack | Unpack | PullReturn => Stage::Pull,
-            Sandbox | Spawn | Compile | Load | Instantiate | ContainerCreate | TaskCreate | TaskStart
-            | ContainerStart | ExecToMain => Stage::Start,
+            Sandbox | Spawn | Compile | Load | Instantiate | ContainerCreate | TaskCreate
+            | TaskStart | ContainerStart | ExecToMain => Stage::Start,
             Main => Stage::Main,
             Exit | TaskDelete | Teardown => Stage::Exit,
         }

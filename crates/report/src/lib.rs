@@ -63,7 +63,11 @@ pub fn write_report(inputs: &ReportInputs) -> Result<Written> {
     std::fs::create_dir_all(&drawing_dir)
         .with_context(|| format!("cannot create {}", drawing_dir.display()))?;
     let mut drawn = Vec::new();
-    for f in study_figures.iter().chain(&phase_figures).chain(&link_figures) {
+    for f in study_figures
+        .iter()
+        .chain(&phase_figures)
+        .chain(&link_figures)
+    {
         match f.write(&drawing_dir) {
             Ok(paths) => drawn.extend(paths),
             Err(e) => {

@@ -118,7 +118,9 @@ pub fn to_exit_ms(run: &RunRecord) -> Option<f64> {
 /// The link the pulls were measured over, from the registry the bench pulled from.
 pub fn link(data: &Data) -> String {
     if let Some(l) = data.study_link {
-        return format!("link profile `{l}` of a `bench --link` sweep (see the section on shaped links)");
+        return format!(
+            "link profile `{l}` of a `bench --link` sweep (see the section on shaped links)"
+        );
     }
     let Some(env) = &data.env else {
         return "a link not recorded (no environment.json)".into();
