@@ -140,3 +140,42 @@ pub fn processes_mentioning(needle: &str) -> Vec<String> {
     }
     found
 }
+
+/// Waits until the bench `child` has a results directory under `results` whose `runs.jsonl`
+/// holds at least `runs` runs, and returns that directory; panics (with the bench's stderr,
+/// when piped) if the bench exits first, or after `limit`.
+pub fn wait_for_runs(
+    results: &Path,
+    runs: usize,
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> PathBuf {
+    let started = std::time::Instant::now();
+    loop {
+        let dir = std::fs::read_dir(results)
+            .ok()
+            .and_then(|mut d| d.next())
+            .map(|e| e.unwrap().path());
+        if let Some(dir) = dir {
+            let logged = std::fs::read_to_string(dir.join(records::RUNS_JSONL))
+                .map(|t| t.lines().count())
+                .unwrap_or(0);
+            if logged >= runs {
+                return dir;
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let stderr = child
+                .stderr
+                .take()
+                .map(|e| std::io::read_to_string(e).unwrap_or_default())
+                .unwrap_or_default();
+            panic!("the bench exited ({status}) before {runs} run(s): {stderr}");
+        }
+        assert!(
+            started.elapsed() < limit,
+            "no {runs} run(s) within {limit:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

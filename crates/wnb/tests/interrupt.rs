@@ -36,12 +36,6 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus 
     }
 }
 
-fn lines(path: &Path) -> usize {
-    std::fs::read_to_string(path)
-        .map(|t| t.lines().count())
-        .unwrap_or(0)
-}
-
 /// The binfmt handlers bench process `pid` registered (named `wnb-<emulator>.<pid>.<start>`).
 fn binfmt_handlers_of(pid: u32) -> Vec<String> {
     let owner = format!(".{pid}.");
@@ -111,26 +105,7 @@ fn sigint_stops_cleanly_and_resume_finishes_the_same_cells() {
         .spawn()
         .unwrap();
     // Interrupt once two runs are on disk: in the middle of containerd's runs.
-    let started = Instant::now();
-    let log = loop {
-        let dir = std::fs::read_dir(&results)
-            .ok()
-            .and_then(|mut d| d.next())
-            .map(|e| e.unwrap().path());
-        if let Some(dir) = dir
-            && lines(&dir.join(records::RUNS_JSONL)) >= 2
-        {
-            break dir;
-        }
-        if let Some(status) = bench.try_wait().unwrap() {
-            panic!("wnb ended before it was interrupted: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no two runs within 300 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let log = test_support::wait_for_runs(&results, 2, &mut bench, Duration::from_secs(300));
     let bench_pid = bench.id();
     kill(Pid::from_raw(bench_pid as i32), Signal::SIGINT).unwrap();
     let signalled = Instant::now();

@@ -6,15 +6,8 @@
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn lines(path: &Path) -> usize {
-    std::fs::read_to_string(path)
-        .map(|t| t.lines().count())
-        .unwrap_or(0)
-}
+use std::time::Duration;
 
 fn answers(addr: &str) -> bool {
     use std::io::{Read, Write};
@@ -85,30 +78,7 @@ fn sigint_during_a_shaped_pass_removes_the_link_and_restores_the_registry() {
         .unwrap();
     let pid = bench.id();
     // Interrupt once a run over the link is on disk.
-    let started = Instant::now();
-    let dir = loop {
-        let dir = std::fs::read_dir(&results)
-            .ok()
-            .and_then(|mut d| d.next())
-            .map(|e| e.unwrap().path());
-        if let Some(dir) = dir
-            && lines(&dir.join(records::RUNS_JSONL)) >= 1
-        {
-            break dir;
-        }
-        if let Some(status) = bench.try_wait().unwrap() {
-            let out = bench.wait_with_output().unwrap();
-            panic!(
-                "wnb exited ({status}) before a run: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no run within 2 min"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let dir = test_support::wait_for_runs(&results, 1, &mut bench, Duration::from_secs(120));
     let ns = format!("wnb-{pid}-");
     let ip = |args: &[&str]| {
         String::from_utf8_lossy(&Command::new("ip").args(args).output().unwrap().stdout)
