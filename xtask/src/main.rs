@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use workload_build::tools::{self, ToolProfile};
 use workload_build::{BuildManifest, Builder, Toolchains};
 
 #[derive(Parser)]
@@ -46,7 +47,7 @@ enum Cmd {
     Setup,
     /// Compile every workload in every language for amd64, arm64, riscv64 and wasm into
     /// <build-dir>/workloads, with a manifest.json listing each binary, its size, SHA-256 and
-    /// compiler; and our containerd shim into <build-dir>/shim.
+    /// compiler; and our containerd shim, optimized and stripped, into <build-dir>/shim.
     Build,
     /// Assemble the workloads into scratch multi-platform OCI image indexes (linux/amd64,
     /// linux/arm64/v8, linux/riscv64, wasip1/wasm), as images/*.toml define them.
@@ -58,11 +59,13 @@ enum Cmd {
     /// Push every image index of a layout to a registry, digest for digest.
     Push(Passed),
     /// Pull and start the images through floor, containerd and Docker, every run verified,
-    /// with each runtime's phases; write results/<timestamp>/ and the report.
+    /// with each runtime's phases; write results/<timestamp>/ and the report. Builds the
+    /// release shim first (a no-op when it is current): what is measured is never a debug build.
     Bench(Passed),
     /// Write report.md and its charts from a bench's results.
     Report(Passed),
-    /// Setup, build, then run the whole test suite (`cargo test --workspace`).
+    /// Setup, build (the shim in the dev profile, which shares the tests' compiled
+    /// dependencies), then run the whole test suite (`cargo test --workspace`).
     Test {
         /// Extra arguments for `cargo test` (after `--`).
         #[arg(last = true)]
@@ -80,8 +83,7 @@ enum Cmd {
 /// The layout (under the build directory) and tag of the images in the module-layer form.
 const WASM_LAYER_LAYOUT: &str = "oci-wasm-layer";
 const WASM_LAYER_TAG: &str = "wasm-layer";
-const SHIM_PACKAGE: &str = "wasmtime-shim";
-const SHIM_BINARY: &str = "containerd-shim-wasmtime-v1";
+const SHIM_DIR: &str = "shim";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -111,21 +113,25 @@ fn run(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Cmd::Setup => setup(&workspace, &build_dir),
-        Cmd::Build => build(&workspace, &build_dir).map(drop),
+        Cmd::Build => build(&workspace, &build_dir, ToolProfile::Release).map(drop),
         Cmd::BuildImages(p) => wnb("build-images", p),
         Cmd::Sizes(p) => wnb("sizes", p),
         Cmd::Registry(p) => wnb("registry", p),
         Cmd::Push(p) => wnb("push", p),
-        Cmd::Bench(p) => wnb("bench", p),
+        Cmd::Bench(p) => {
+            // What is measured is the release shim, whatever an earlier `test` left there.
+            build_shim(&workspace, &build_dir, ToolProfile::Release)?;
+            wnb("bench", p)
+        }
         Cmd::Report(p) => wnb("report", p),
         Cmd::Test { cargo_test_args } => {
             setup(&workspace, &build_dir)?;
-            build(&workspace, &build_dir)?;
+            build(&workspace, &build_dir, ToolProfile::Dev)?;
             test(&workspace, &build_dir, &cargo_test_args)
         }
         Cmd::All { compression } => {
             setup(&workspace, &build_dir)?;
-            build(&workspace, &build_dir)?;
+            build(&workspace, &build_dir, ToolProfile::Release)?;
             let layer_layout = build_dir.join(WASM_LAYER_LAYOUT);
             let layer_layout = layer_layout.to_string_lossy();
             let steps: [&[&str]; 5] = [
@@ -167,7 +173,10 @@ fn cargo() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
-/// Compiles `wnb` (cargo shows its progress) and runs it with `args`.
+/// Builds `wnb` in release (its progress shown) and runs it with `args`. It is run as the
+/// binary cargo built, not through `cargo run`, so it gets this process's environment whole
+/// (`SOURCE_DATE_EPOCH` included) while cargo never sees the variables its build scripts
+/// would rebuild for (`workload_build::tools`).
 fn run_wnb(workspace: &Path, build_dir: &Path, args: &[OsString]) -> Result<()> {
     let missing = Toolchains::new(workspace, build_dir).missing()?;
     if !missing.is_empty() {
@@ -176,14 +185,14 @@ fn run_wnb(workspace: &Path, build_dir: &Path, args: &[OsString]) -> Result<()> 
             missing.describe()
         );
     }
-    let status = Command::new(cargo())
+    let wnb = tools::build(workspace, tools::WNB, ToolProfile::Release)?;
+    let status = Command::new(&wnb)
         .current_dir(workspace)
-        .args(["run", "--package", "wnb", "--"])
         .arg("--build-dir")
         .arg(build_dir)
         .args(args)
         .status()
-        .context("cannot run cargo")?;
+        .with_context(|| format!("cannot run {}", wnb.display()))?;
     if !status.success() {
         // wnb printed its own error; say which step it was.
         bail!(
@@ -196,35 +205,20 @@ fn run_wnb(workspace: &Path, build_dir: &Path, args: &[OsString]) -> Result<()> 
     Ok(())
 }
 
-/// Builds `containerd-shim-wasmtime-v1` and puts it in `<build-dir>/shim`, the directory the
-/// bench puts first on containerd's PATH.
-fn build_shim(workspace: &Path, build_dir: &Path) -> Result<PathBuf> {
-    log("building containerd-shim-wasmtime-v1");
-    let status = Command::new(cargo())
-        .current_dir(workspace)
-        .args(["build", "--package", SHIM_PACKAGE])
-        .status()
-        .context("cannot run cargo build")?;
-    if !status.success() {
-        bail!(
-            "building the shim failed ({status}); `cargo xtask setup` installs protobuf-compiler and libseccomp-dev, which it needs"
-        );
-    }
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    let built = target_dir.join("debug").join(SHIM_BINARY);
-    let dir = build_dir.join("shim");
-    std::fs::create_dir_all(&dir)?;
-    let partial = dir.join(format!("{SHIM_BINARY}.partial"));
-    std::fs::copy(&built, &partial).with_context(|| format!("cannot copy {}", built.display()))?;
-    std::fs::rename(&partial, dir.join(SHIM_BINARY))?;
-    Ok(dir.join(SHIM_BINARY))
+/// Builds our containerd shim into `build/shim/`, which the bench puts first on containerd's
+/// PATH: in release for what is measured, in the dev profile for the test suite (see
+/// `workload_build::tools`); the profile is written beside it and recorded by the bench.
+fn build_shim(workspace: &Path, build_dir: &Path, profile: ToolProfile) -> Result<PathBuf> {
+    log(&format!(
+        "building containerd-shim-wasmtime-v1 ({})",
+        profile.name()
+    ));
+    tools::build_into(workspace, tools::SHIM, profile, &build_dir.join(SHIM_DIR))
 }
 
-fn build(workspace: &Path, build_dir: &Path) -> Result<BuildManifest> {
+fn build(workspace: &Path, build_dir: &Path, shim: ToolProfile) -> Result<BuildManifest> {
     let started = std::time::Instant::now();
-    let shim = build_shim(workspace, build_dir)?;
+    let shim = build_shim(workspace, build_dir, shim)?;
     log(&format!("shim in {}", shim.display()));
     let manifest = Builder::new(workspace, build_dir).build_all(&mut |l| log(l))?;
     println!(

@@ -89,7 +89,7 @@ impl RuntimeDriver for ContainerdDriver<'_> {
                 "containerd-shim-wasmtime-v1 is not built: run `cargo xtask build`".into()
             });
         }
-        if Platform::host() != Some(platform) {
+        if !platform::host::runs_natively(platform) {
             return self.foreign_unsupported.clone();
         }
         None
@@ -247,7 +247,8 @@ impl RuntimeDriver for ContainerdDriver<'_> {
                 return Err(e);
             }
         };
-        let emulated = !target.platform.is_wasm() && Platform::host() != Some(target.platform);
+        let emulated =
+            !target.platform.is_wasm() && !platform::host::runs_natively(target.platform);
         // A run that failed before its task was deleted has no full timeline; its error is
         // what matters, and verification reports it.
         let marks = if call.output.status.success() {

@@ -151,7 +151,7 @@ impl RuntimeDriver for DockerDriver<'_> {
             }
             return None;
         }
-        if Platform::host() != Some(platform) {
+        if !platform::host::runs_natively(platform) {
             return self.foreign_unsupported.clone();
         }
         None
@@ -272,7 +272,8 @@ impl RuntimeDriver for DockerDriver<'_> {
                 return Err(e);
             }
         };
-        let emulated = !target.platform.is_wasm() && Platform::host() != Some(target.platform);
+        let emulated =
+            !target.platform.is_wasm() && !platform::host::runs_natively(target.platform);
         let marks = if call.output.status.success() {
             let events = self.events.wait_for_topic("container/destroy", &name)?;
             let at = |topic| first_at(&events, topic, &name, call.requested_unix_ns);

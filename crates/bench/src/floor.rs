@@ -100,7 +100,7 @@ impl Floor {
             .await
             .map_err(|_| timed_out(&format!("resolving {reference}"), timeout))?
         })?;
-        let platform = Platform::host()
+        let platform = platform::host::native()
             .filter(|h| platforms.contains(h))
             .or_else(|| platforms.iter().copied().find(|p| p.is_wasm()))
             .or_else(|| platforms.first().copied())
@@ -349,7 +349,7 @@ impl Floor {
         argv: Vec<String>,
         timeout: Duration,
     ) -> Result<Started> {
-        let emulated = Platform::host() != Some(pulled.platform);
+        let emulated = !platform::host::runs_natively(pulled.platform);
         let (program, args) = if emulated {
             let qemu = pulled
                 .platform
@@ -527,7 +527,7 @@ impl RuntimeDriver for Floor {
     fn unsupported(&self, platform: Platform) -> Option<String> {
         match platform.qemu_user() {
             Some(qemu)
-                if Platform::host() != Some(platform)
+                if !platform::host::runs_natively(platform)
                     && runtime_daemons::on_path(qemu).is_none() =>
             {
                 Some(format!("{qemu} is not installed (Debian qemu-user-static)"))

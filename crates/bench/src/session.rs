@@ -82,7 +82,7 @@ impl Session {
             .platforms
             .iter()
             .copied()
-            .filter(|p| !p.is_wasm() && Platform::host() != Some(*p))
+            .filter(|p| !p.is_wasm() && !platform::host::runs_natively(*p))
             .collect();
         let needs_binfmt =
             !foreign.is_empty() && self.runtimes.iter().any(|r| *r != Runtime::Floor);
@@ -196,11 +196,8 @@ impl Session {
             foreign_unsupported,
             resolver,
         )?;
-        if self.shim_dir.is_some() {
-            info.version += &format!(
-                ", containerd-shim-wasmtime-v1 (wasmtime {})",
-                wasi_runner::WASMTIME_VERSION
-            );
+        if let Some(dir) = &self.shim_dir {
+            info.version += &shim_version(dir);
         }
         self.measure(&runtime, info, checksums, on_event)
     }
@@ -262,4 +259,16 @@ impl Session {
             on_event(Event::Run(r))
         }))
     }
+}
+
+/// How our shim is named among a runtime's versions: its wasmtime and the cargo profile that
+/// built it (`cargo xtask build` and `bench` install the release one; `test` a dev one).
+fn shim_version(shim_dir: &std::path::Path) -> String {
+    let profile =
+        runtime_daemons::installed_build_profile(&shim_dir.join(runtime_daemons::SHIM_BINARY))
+            .unwrap_or_else(|| "unknown build profile".into());
+    format!(
+        ", containerd-shim-wasmtime-v1 (wasmtime {}, {profile})",
+        wasi_runner::WASMTIME_VERSION
+    )
 }

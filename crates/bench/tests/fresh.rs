@@ -181,7 +181,7 @@ fn containerd_remove_leaves_no_content_snapshot_lease_or_precompiled_module() {
     let resolver = Resolver::new(oci_push::client(&tagged), RegistryAuth::Anonymous).unwrap();
     let rt = ContainerdDriver::new(&containerd, true, true, None, resolver)
         .unwrap_or_else(|e| panic!("{e:#}"));
-    let native = Platform::host().expect("a host platform the bench knows");
+    let native = platform::host::native().expect("a host platform the bench knows");
     let target = |platform, variant, reference: String| Target {
         image: "matmul-rust".parse().unwrap(),
         platform,
@@ -336,7 +336,7 @@ fn docker_remove_leaves_no_image_and_no_layer() {
     );
     let dockerd = Dockerd::start(&tmp.path().join("docker")).unwrap_or_else(|e| panic!("{e:#}"));
     let rt = DockerDriver::new(&dockerd, None).unwrap();
-    let native = Platform::host().expect("a host platform the bench knows");
+    let native = platform::host::native().expect("a host platform the bench knows");
     let target = |image: &str| Target {
         image: image.parse().unwrap(),
         platform: native,

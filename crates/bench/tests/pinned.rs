@@ -124,7 +124,7 @@ fn a_tag_resolving_to_another_index_fails_every_run_on_floor_containerd_and_dock
         assert_ne!(built[tag], served[tag], "{tag}: the two builds must differ");
     }
     let prefix = target.repository_prefix();
-    let native = Platform::host().expect("a host platform the bench knows");
+    let native = platform::host::native().expect("a host platform the bench knows");
 
     // The floor: native and wasm (JIT and precompiled), fresh and cached.
     let floor = Floor::new(

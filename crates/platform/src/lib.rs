@@ -4,6 +4,9 @@
 //! OCI architecture itself, so adding a platform is a change in one place.
 #![no_std]
 
+#[cfg(feature = "host")]
+pub mod host;
+
 use core::fmt;
 use core::str::FromStr;
 
@@ -114,12 +117,14 @@ impl Platform {
         }
     }
 
-    /// The user-mode emulator that runs this platform's binaries on an x86_64 host.
+    /// The user-mode emulator (Debian `qemu-user-static`) that runs this platform's binaries
+    /// on a machine of another architecture.
     pub const fn qemu_user(self) -> Option<&'static str> {
         match self {
+            Platform::Amd64 => Some("qemu-x86_64-static"),
             Platform::Arm64 => Some("qemu-aarch64-static"),
             Platform::Riscv64 => Some("qemu-riscv64-static"),
-            _ => None,
+            Platform::Wasm => None,
         }
     }
 
@@ -153,11 +158,14 @@ impl Platform {
         }
     }
 
-    /// The platform the build host runs natively, which needs no emulator.
-    pub fn host() -> Option<Platform> {
-        match Self::current() {
-            Platform::Wasm => None,
-            p => Some(p),
+    /// The native platform whose Linux machine name (`uname -m`, or the kernel's `arch`) this
+    /// is; `arm64` is accepted for aarch64 as some kernels and tools spell it.
+    pub fn from_linux_machine(machine: &str) -> Option<Platform> {
+        match machine {
+            "arm64" => Some(Platform::Arm64),
+            m => Platform::NATIVE
+                .into_iter()
+                .find(|p| p.linux_machine() == Some(m)),
         }
     }
 }
@@ -275,6 +283,20 @@ mod tests {
             assert_eq!(serde_json::from_str::<Platform>(&json).unwrap(), p);
         }
         assert!(serde_json::from_str::<Platform>("\"x86_64\"").is_err());
+    }
+
+    #[test]
+    fn linux_machine_names_map_back() {
+        for p in Platform::NATIVE {
+            assert_eq!(
+                Platform::from_linux_machine(p.linux_machine().unwrap()),
+                Some(p)
+            );
+        }
+        assert_eq!(Platform::from_linux_machine("arm64"), Some(Platform::Arm64));
+        for other in ["", "wasm", "amd64", "i686", "ppc64le", "s390x", "riscv32"] {
+            assert_eq!(Platform::from_linux_machine(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl Binfmt {
         }
         binfmt.stale_removed = remove_stale_handlers(Path::new(BINFMT_DIR), OUR_PREFIX)?;
         for &p in platforms {
-            if Platform::host() == Some(p) || p.is_wasm() {
+            if platform::host::runs_natively(p) || p.is_wasm() {
                 continue;
             }
             let qemu = p

@@ -4,6 +4,7 @@ pub mod builder;
 pub mod debian13;
 pub mod manifest;
 pub mod toolchain;
+pub mod tools;
 
 pub use builder::{Builder, CASCADE_FILE, artifact_path, workloads_dir};
 pub use catalog::{Language, Workload, programs};

@@ -89,7 +89,10 @@ fn run(dir: &Path, artifact: &Artifact, args: &[Arg]) -> Outcome {
             out_dir,
         }
     } else {
-        let mut cmd = match (Platform::host() == Some(platform), platform.qemu_user()) {
+        let mut cmd = match (
+            platform::host::runs_natively(platform),
+            platform.qemu_user(),
+        ) {
             (true, _) => Command::new(&binary),
             (false, Some(qemu)) => {
                 let mut c = Command::new(qemu);
