@@ -197,6 +197,7 @@ fn new_record(
         phases: Vec::new(),
         checksum: None,
         link: None,
+        host: Some(records::HostId::current()),
     }
 }
 

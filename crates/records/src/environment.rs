@@ -1,6 +1,6 @@
 //! `environment.json`: what the bench ran on and with, so a report can state its methods.
 
-use crate::Runtime;
+use crate::{HostId, Runtime};
 use platform::Platform;
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +60,29 @@ pub struct Host {
     pub kernel: String,
     /// PRETTY_NAME of /etc/os-release.
     pub os: String,
+    /// The architecture the bench binary was built for (Rust's name: `x86_64`, `aarch64`,
+    /// `riscv64`); see [`Host::bench_platform`].
     pub arch: String,
+    /// The machine's stable id (`None`: results written before hosts were identified).
+    #[serde(default)]
+    pub id: Option<HostId>,
+    /// The machine's hostname (`/proc/sys/kernel/hostname`).
+    #[serde(default)]
+    pub hostname: String,
+    /// The machine's architecture as its kernel names it (`/proc/sys/kernel/arch`: `x86_64`,
+    /// `aarch64`, `riscv64`), which qemu-user does not fake; empty if the kernel does not say.
+    #[serde(default)]
+    pub machine: String,
+    /// The platform the machine runs natively (`None`: none of ours, or not recorded).
+    #[serde(default)]
+    pub native: Option<Platform>,
+    /// The platform the bench itself was built for and ran as (`None`: not recorded).
+    #[serde(default)]
+    pub bench_platform: Option<Platform>,
+    /// The bench itself ran under qemu-user (built for another architecture than the
+    /// machine's): its clocks, its own pulls and the wasm it compiled ran emulated too.
+    #[serde(default)]
+    pub bench_emulated: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -133,6 +155,12 @@ impl Host {
             kernel,
             os,
             arch: std::env::consts::ARCH.into(),
+            id: Some(HostId::current()),
+            hostname: crate::host_id::hostname(),
+            machine: platform::host::kernel_arch().unwrap_or_default(),
+            native: platform::host::native(),
+            bench_platform: Some(Platform::current()),
+            bench_emulated: platform::host::emulated(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! file stays readable JSON with stable field names and no stage splits or parses names.
 
 mod environment;
+mod host_id;
 pub mod link;
 pub mod matrix;
 mod names;
@@ -15,6 +16,7 @@ mod summary;
 
 pub use catalog::{ImageName, Language, Workload};
 pub use environment::{Environment, Host, RuntimeInfo, Unsupported};
+pub use host_id::{BadHostId, HostId, IdSource};
 pub use names::{Code, Mode, Runtime, Variant};
 pub use phase::{Phase, PhaseTime, Stage};
 pub use platform::Platform;
@@ -52,6 +54,10 @@ pub struct RunRecord {
     /// the registry it was given as it is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<link::LinkName>,
+    /// The machine that measured the run ([`Host::id`] in its `environment.json`; `None`:
+    /// written before hosts were identified).
+    #[serde(default)]
+    pub host: Option<HostId>,
 }
 
 impl RunRecord {
@@ -178,6 +184,7 @@ mod tests {
             ],
             checksum: Some("00000000000000aa".into()),
             link: None,
+            host: Some(HostId::derive(IdSource::MachineId, "test machine")),
         }
     }
 
@@ -212,5 +219,47 @@ mod tests {
         let err = read_runs(&path).unwrap_err().to_string();
         assert!(err.contains("rerun the bench"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A run and an environment as the bench wrote them before hosts were identified read
+    /// with no host; the fields written now read back as written.
+    #[test]
+    fn results_written_before_host_ids_still_read() {
+        let mut json = serde_json::to_value(record()).unwrap();
+        json.as_object_mut().unwrap().remove("host").unwrap();
+        let old: RunRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(old.host, None);
+        assert_eq!(
+            RunRecord {
+                host: None,
+                ..record()
+            },
+            old
+        );
+        let env: Environment = serde_json::from_str(
+            r#"{"started_utc": "2026-01-02T03:04:05Z",
+                "host": {"cpu_model": "Test CPU", "cores": 2, "memory_bytes": 8589934592,
+                         "kernel": "Linux 6.1.0", "os": "Debian GNU/Linux 12 (bookworm)",
+                         "arch": "x86_64"},
+                "runtimes": [], "repository_prefix": "127.0.0.1:5000/wnb", "tag": "latest",
+                "warmup": 1, "iterations": 3, "bench_profile": "release"}"#,
+        )
+        .unwrap();
+        assert_eq!(env.host.arch, "x86_64");
+        assert_eq!(env.host.id, None);
+        assert_eq!(env.host.hostname, "");
+        assert_eq!(env.host.machine, "");
+        assert_eq!(env.host.native, None);
+        assert_eq!(env.host.bench_platform, None);
+        assert!(!env.host.bench_emulated);
+
+        let host = Host::current();
+        let json = serde_json::to_value(&host).unwrap();
+        assert_eq!(json["id"], HostId::current().to_string());
+        assert_eq!(json["bench_platform"], Platform::current().to_string());
+        // Tests run natively: the machine is the platform they were built for.
+        assert_eq!(host.native, Some(Platform::current()));
+        assert!(!host.bench_emulated);
+        assert_eq!(serde_json::from_value::<Host>(json).unwrap(), host);
     }
 }

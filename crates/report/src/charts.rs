@@ -33,7 +33,7 @@ pub struct Panel {
 }
 
 /// Bars side by side, labelled together; consecutive groups with the same `section` (e.g. a
-/// platform) get one label under them.
+/// platform) get one label under them, one line per `\n`.
 pub struct Group {
     /// One line per `\n`.
     pub label: String,
@@ -105,12 +105,24 @@ fn color(series: usize, shade: usize) -> RGBColor {
 
 const PANEL_HEIGHT: u32 = 360;
 const LABEL_LINE: i32 = 14;
+const SECTION_LINE: i32 = 17;
 const SLOT_PX: f64 = 22.0;
 const MAX_SLOT_PX: f64 = 48.0;
 /// Text size of bar labels, and a width per character no label exceeds on average (DejaVu
 /// Sans at 13 px averages about 6.5), so the room under the axis is known before drawing.
 const BAR_LABEL_FONT: u32 = 13;
 const BAR_LABEL_CHAR_PX: f64 = 7.5;
+
+/// Room for the section labels' lines beyond the first.
+fn extra_section_px(panel: &Panel) -> u32 {
+    let lines = panel
+        .groups
+        .iter()
+        .map(|g| g.section.split('\n').count())
+        .max()
+        .unwrap_or(0);
+    lines.saturating_sub(1) as u32 * SECTION_LINE as u32
+}
 
 /// Room under the axis for the longest bar label, written downwards; 0 without bar labels.
 fn bar_label_px(panel: &Panel) -> u32 {
@@ -208,7 +220,7 @@ impl Figure {
         } else {
             self.panels
                 .iter()
-                .map(|p| PANEL_HEIGHT + bar_label_px(p))
+                .map(|p| PANEL_HEIGHT + bar_label_px(p) + extra_section_px(p))
                 .sum()
         };
         (width, self.header_height(width) + body)
@@ -274,7 +286,8 @@ impl Figure {
         // Panels are as tall as their bar labels need: split at each panel's own height.
         let mut rest = body;
         for panel in &self.panels {
-            let (area, below) = rest.split_vertically(PANEL_HEIGHT + bar_label_px(panel));
+            let (area, below) =
+                rest.split_vertically(PANEL_HEIGHT + bar_label_px(panel) + extra_section_px(panel));
             self.draw_panel(&area, panel)?;
             rest = below;
         }
@@ -352,7 +365,9 @@ impl Figure {
             .caption(&panel.title, (FAMILY, 19))
             .margin(8)
             .margin_right(20)
-            .x_label_area_size(label_lines * LABEL_LINE + 30 + bar_labels)
+            .x_label_area_size(
+                label_lines * LABEL_LINE + 30 + bar_labels + extra_section_px(panel) as i32,
+            )
             .y_label_area_size(76)
             .build_cartesian_2d(0f64..placement.total, 0f64..y_max)?;
         chart
@@ -449,11 +464,19 @@ impl Figure {
                 let first = placement.bars[start].first().copied().unwrap_or(centre);
                 let last = xs.last().copied().unwrap_or(centre);
                 let (sx, sy) = px((first + last) / 2.0, 0.0);
-                area.draw_text(
-                    &g.section,
-                    &section_style,
-                    (sx, sy + bar_labels + 8 + label_lines * LABEL_LINE),
-                )?;
+                for (k, line) in g.section.split('\n').enumerate() {
+                    area.draw_text(
+                        line,
+                        &section_style,
+                        (
+                            sx,
+                            sy + bar_labels
+                                + 8
+                                + label_lines * LABEL_LINE
+                                + k as i32 * SECTION_LINE,
+                        ),
+                    )?;
+                }
                 if i + 1 < panel.groups.len() {
                     let sep = (last + placement.bars[i + 1][0]) / 2.0;
                     plot.draw(&PathElement::new(

@@ -137,6 +137,42 @@ impl Data {
         })
     }
 
+    /// The runs of several results directories of one host as data of their own: every run,
+    /// the first environment with the runtimes the others add (a runtime one of them skipped
+    /// and another measured counts as measured), no sizes. `dir` is the first's.
+    pub fn combine(parts: &[&Data]) -> Data {
+        let records: Vec<RunRecord> = parts.iter().flat_map(|d| d.records.clone()).collect();
+        let env = parts
+            .iter()
+            .filter_map(|d| d.env.clone())
+            .reduce(|mut first, other| {
+                for info in other.runtimes {
+                    match first
+                        .runtimes
+                        .iter_mut()
+                        .find(|i| i.runtime == info.runtime)
+                    {
+                        Some(known) if known.skipped.is_some() && info.skipped.is_none() => {
+                            *known = info
+                        }
+                        Some(_) => {}
+                        None => first.runtimes.push(info),
+                    }
+                }
+                first.interrupted |= other.interrupted;
+                first
+            });
+        Data {
+            dir: parts.first().map(|d| d.dir.clone()).unwrap_or_default(),
+            groups: records::summarise(&records),
+            records,
+            env,
+            sizes: None,
+            linked: parts.iter().flat_map(|d| d.linked.clone()).collect(),
+            study_link: parts.iter().find_map(|d| d.study_link),
+        }
+    }
+
     /// Measured (not warm-up) runs of one runtime, verified or not.
     pub fn measured(&self, runtime: Runtime) -> impl Iterator<Item = &RunRecord> {
         self.records

@@ -6,10 +6,11 @@ use crate::charts::{Bar, Figure, Group, Panel};
 use crate::data::{Data, Entry, image_order};
 use crate::num::kb;
 use crate::semantics;
-use catalog::{ImageName, Language};
+use catalog::{ImageName, Language, Workload};
 use oci_image::sizes::SizeRow;
 use platform::Platform;
-use records::{CellId, Code, Mode, Runtime, Variant};
+use records::{CellId, Code, Mode, RunRecord, Runtime, Variant};
+use stats::Summary;
 
 /// What the bars and error bars of the start-up charts show; repeated in report.md.
 pub const STARTUP_NOTE: &str = "Bars: mean pull + mean time-to-main of verified runs. Error bars: 95% CI of the mean of per-run (pull + time-to-main), Student's t.";
@@ -74,10 +75,84 @@ pub fn missing(data: &Data, cell: &CellId, shade: usize) -> Bar {
     }
 }
 
+/// Where the bars of one platform of a runtime's chart come from: the runs of one results
+/// directory (one host), and the label under them.
+pub struct Column<'a> {
+    pub data: &'a Data,
+    pub platform: Platform,
+    /// Written under the column's bars, e.g. `arm64 (qemu)`; one line per `\n`.
+    pub section: String,
+    /// Why the runtime cannot run the platform there: said in the column's place in a panel
+    /// whose workload it has no runs of.
+    pub unsupported: Option<&'a str>,
+}
+
+impl Column<'_> {
+    /// The entries the column's runtime ran of one workload on its platform, in chart order.
+    pub fn entries(&self, runtime: Runtime, workload: Workload) -> Vec<Entry> {
+        let mut entries = self.data.entries(runtime, workload);
+        entries.retain(|e| e.platform == self.platform);
+        entries
+    }
+
+    /// The column's measured runs of a runtime.
+    fn measured(&self, runtime: Runtime) -> impl Iterator<Item = &RunRecord> {
+        self.data
+            .measured(runtime)
+            .filter(move |r| r.platform == self.platform)
+    }
+}
+
+/// One results directory's columns for a runtime: every platform it ran, or cannot run, in
+/// platform order, marked where its runs were emulated.
+pub fn columns(data: &Data, runtime: Runtime) -> Vec<Column<'_>> {
+    Platform::ALL
+        .into_iter()
+        .filter_map(|platform| {
+            let ran = data.measured(runtime).any(|r| r.platform == platform);
+            let unsupported = data.unsupported_reason(runtime, platform);
+            (ran || unsupported.is_some()).then(|| Column {
+                data,
+                platform,
+                section: platform_label(platform, data.emulated(runtime, platform)),
+                unsupported,
+            })
+        })
+        .collect()
+}
+
+/// Modes the columns measured, fresh first.
+pub fn modes(columns: &[Column], runtime: Runtime) -> Vec<Mode> {
+    let mut m: Vec<Mode> = columns
+        .iter()
+        .flat_map(|c| c.measured(runtime).map(|r| r.mode))
+        .collect();
+    m.sort();
+    m.dedup();
+    m
+}
+
+/// Workloads the columns measured, in the study's order.
+pub fn workloads(columns: &[Column], runtime: Runtime) -> Vec<Workload> {
+    let mut w: Vec<Workload> = columns
+        .iter()
+        .flat_map(|c| c.measured(runtime).map(RunRecord::workload))
+        .collect();
+    w.sort_by_key(|w| w.study_rank());
+    w.dedup();
+    w
+}
+
 /// The study's Figures 4 and 5 for one runtime: pull + time-to-main per platform, language and
 /// native/wasm variant, fresh and cached.
 pub fn startup(data: &Data, runtime: Runtime) -> Figure {
-    let modes = data.modes(&[runtime]);
+    startup_of(runtime, &columns(data, runtime), no_data(data, runtime))
+}
+
+/// [`startup`] from columns that may come from several results directories; `no_data` is
+/// drawn instead when set.
+pub fn startup_of(runtime: Runtime, columns: &[Column], no_data: Option<String>) -> Figure {
+    let modes = modes(columns, runtime);
     let mut fig = Figure {
         stem: startup_stem(runtime),
         title: format!("{runtime}: pull + time-to-main (study Figures 4 and 5)"),
@@ -87,68 +162,72 @@ pub fn startup(data: &Data, runtime: Runtime) -> Figure {
         notes: vec![STARTUP_NOTE.into()],
         marker_label: None,
         panels: Vec::new(),
-        no_data: no_data(data, runtime),
+        no_data,
     };
     if fig.no_data.is_some() {
         return fig;
     }
-    let ran_precompiled = data
-        .measured(runtime)
-        .any(|r| r.code() == Code::WasmPrecompiled);
+    let ran_precompiled = columns.iter().any(|c| {
+        c.measured(runtime)
+            .any(|r| r.code() == Code::WasmPrecompiled)
+    });
     if let Some(note) = semantics::precompiled_note(runtime).filter(|_| ran_precompiled) {
         fig.notes.push(note.into());
     }
-    for workload in data.workloads(&[runtime]) {
-        let entries = data.entries(runtime, workload);
-        let mut groups: Vec<(Platform, Group)> = entries
-            .iter()
-            .map(|entry| {
-                let bars = modes
-                    .iter()
-                    .enumerate()
-                    .map(|(shade, mode)| startup_bar(data, &entry.cell(runtime, *mode), shade))
-                    .collect();
-                let group = Group {
-                    label: bar_label(entry),
-                    section: platform_label(entry.platform, data.emulated(runtime, entry.platform)),
-                    bars,
-                };
-                (entry.platform, group)
-            })
-            .collect();
-        // Platforms the runtime cannot run take their place in platform order, saying why.
-        for u in data.unsupported(runtime) {
-            if !entries.iter().any(|e| e.platform == u.platform) {
-                groups.push((u.platform, unsupported_group(u.platform, &u.reason)));
+    for workload in workloads(columns, runtime) {
+        let mut groups = Vec::new();
+        for column in columns {
+            let entries = column.entries(runtime, workload);
+            // A platform the runtime cannot run takes its place, saying why.
+            if let (true, Some(reason)) = (entries.is_empty(), column.unsupported) {
+                groups.push(unsupported_group(&column.section, reason));
             }
+            groups.extend(entries.iter().map(|entry| {
+                Group {
+                    label: bar_label(entry),
+                    section: column.section.clone(),
+                    bars: modes
+                        .iter()
+                        .enumerate()
+                        .map(|(shade, mode)| {
+                            startup_bar(column.data, &entry.cell(runtime, *mode), shade)
+                        })
+                        .collect(),
+                }
+            }));
         }
-        groups.sort_by_key(|(platform, _)| *platform);
         fig.panels.push(Panel {
             title: workload.to_string(),
-            groups: groups.into_iter().map(|(_, g)| g).collect(),
+            groups,
         });
     }
     fig
 }
 
+/// What a start-up bar shows: the mean pull and the mean time-to-main of the verified runs
+/// that have both, and their per-run sum.
+pub fn startup_values(data: &Data, cell: &CellId) -> Option<(Summary, Summary, Summary)> {
+    let pull = data.per_run(cell, |r| r.time_to_main_ms.and(r.pull_ms))?;
+    let ttm = data.per_run(cell, |r| r.pull_ms.and(r.time_to_main_ms))?;
+    Some((pull, ttm, data.to_main(cell)?))
+}
+
 fn startup_bar(data: &Data, cell: &CellId, shade: usize) -> Bar {
-    let pull = data.per_run(cell, |r| r.time_to_main_ms.and(r.pull_ms));
-    let ttm = data.per_run(cell, |r| r.pull_ms.and(r.time_to_main_ms));
-    match (pull, ttm, data.to_main(cell)) {
-        (Some(p), Some(t), Some(sum)) => Bar {
+    match startup_values(data, cell) {
+        Some((p, t, sum)) => Bar {
             shade,
             segments: vec![(0, p.mean), (1, t.mean)],
             whisker: (sum.n >= 2).then_some((sum.mean - sum.ci95, sum.mean + sum.ci95)),
             ..Bar::default()
         },
-        _ => missing(data, cell, shade),
+        None => missing(data, cell, shade),
     }
 }
 
-fn unsupported_group(platform: Platform, reason: &str) -> Group {
+fn unsupported_group(section: &str, reason: &str) -> Group {
     Group {
         label: String::new(),
-        section: platform.to_string(),
+        section: section.into(),
         bars: vec![Bar {
             note: Some(format!("unsupported: {reason}")),
             ..Bar::default()
@@ -248,12 +327,23 @@ fn size_bar(row: &SizeRow, series: usize, registry: bool) -> Bar {
 
 /// The study's Figure 9: a runtime's fresh pull time per platform, native vs wasm.
 pub fn pull(data: &Data, runtime: Runtime) -> Figure {
-    let modes = data.modes(&[runtime]);
-    let mode = if modes.contains(&Mode::Fresh) {
+    pull_of(runtime, &columns(data, runtime), no_data(data, runtime))
+}
+
+/// The mode Figure 9 shows: fresh when measured.
+pub fn pull_mode(columns: &[Column], runtime: Runtime) -> Mode {
+    let modes = modes(columns, runtime);
+    if modes.contains(&Mode::Fresh) {
         Mode::Fresh
     } else {
         modes.first().copied().unwrap_or(Mode::Fresh)
-    };
+    }
+}
+
+/// [`pull`] from columns that may come from several results directories; `no_data` is drawn
+/// instead when set.
+pub fn pull_of(runtime: Runtime, columns: &[Column], no_data: Option<String>) -> Figure {
+    let mode = pull_mode(columns, runtime);
     let mut fig = Figure {
         stem: pull_stem(runtime),
         title: format!(
@@ -265,26 +355,30 @@ pub fn pull(data: &Data, runtime: Runtime) -> Figure {
         notes: vec![PULL_NOTE.into()],
         marker_label: None,
         panels: Vec::new(),
-        no_data: no_data(data, runtime),
+        no_data,
     };
     if fig.no_data.is_some() {
         return fig;
     }
-    // One colour per platform and wasm variant, the same in every panel.
-    let series_key = |e: &Entry| (e.platform, (e.code() != Code::Native).then_some(e.variant));
-    let mut series: Vec<(Platform, Option<Variant>)> = Vec::new();
-    let workloads = data.workloads(&[runtime]);
+    // One colour per column and wasm variant, the same in every panel.
+    let series_key =
+        |column: usize, e: &Entry| (column, (e.code() != Code::Native).then_some(e.variant));
+    let mut series: Vec<(usize, Option<Variant>)> = Vec::new();
+    let workloads = workloads(columns, runtime);
     for w in &workloads {
-        for e in data.entries(runtime, *w) {
-            if !series.contains(&series_key(&e)) {
-                series.push(series_key(&e));
+        for (i, column) in columns.iter().enumerate() {
+            for e in column.entries(runtime, *w) {
+                if !series.contains(&series_key(i, &e)) {
+                    series.push(series_key(i, &e));
+                }
             }
         }
     }
     fig.series = series
         .iter()
-        .map(|(platform, variant)| {
-            let p = platform_label(*platform, data.emulated(runtime, *platform));
+        .map(|(column, variant)| {
+            // Legend entries are one line.
+            let p = columns[*column].section.replace('\n', " · ");
             match variant {
                 Some(v) => format!("{p} {v}"),
                 None => p,
@@ -292,8 +386,12 @@ pub fn pull(data: &Data, runtime: Runtime) -> Figure {
         })
         .collect();
     for w in workloads {
-        let entries = data.entries(runtime, w);
-        let mut languages: Vec<_> = entries.iter().map(|e| e.image.language).collect();
+        let entries: Vec<(usize, Entry)> = columns
+            .iter()
+            .enumerate()
+            .flat_map(|(i, column)| column.entries(runtime, w).into_iter().map(move |e| (i, e)))
+            .collect();
+        let mut languages: Vec<_> = entries.iter().map(|(_, e)| e.image.language).collect();
         languages.sort();
         languages.dedup();
         let groups = languages
@@ -303,10 +401,14 @@ pub fn pull(data: &Data, runtime: Runtime) -> Figure {
                 section: String::new(),
                 bars: entries
                     .iter()
-                    .filter(|e| e.image.language == *language)
-                    .map(|e| {
+                    .filter(|(_, e)| e.image.language == *language)
+                    .map(|(i, e)| {
+                        let data = columns[*i].data;
                         let cell = e.cell(runtime, mode);
-                        let index = series.iter().position(|s| *s == series_key(e)).unwrap_or(0);
+                        let index = series
+                            .iter()
+                            .position(|s| *s == series_key(*i, e))
+                            .unwrap_or(0);
                         match data.per_run(&cell, |r| r.pull_ms) {
                             Some(s) => Bar {
                                 segments: vec![(index, s.mean)],

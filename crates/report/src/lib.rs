@@ -13,6 +13,7 @@ mod findings;
 mod font;
 mod links;
 mod matrix;
+mod merged;
 mod methods;
 mod num;
 mod phases;
@@ -26,6 +27,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 pub use font::{DEFAULT_FONT, FONT_ENV};
+pub use merged::{MergedInputs, write_merged_report};
 
 /// The Debian package that provides [`DEFAULT_FONT`].
 pub const FONT_PACKAGE: &str = "fonts-dejavu-core";
@@ -43,11 +45,7 @@ pub struct Written {
     pub charts: Vec<PathBuf>,
 }
 
-/// Writes `report.md` and `charts/` into the results directory.
-///
-/// Charts are drawn into a scratch directory that replaces `charts/` only once every chart is
-/// drawn, and `report.md` is replaced by a rename: a failure leaves the previous report whole,
-/// and a rerun leaves no chart of an earlier report (say, of a runtime since dropped) behind.
+/// Writes `report.md` and `charts/` into the results directory (see [`publish`]).
 pub fn write_report(inputs: &ReportInputs) -> Result<Written> {
     let data = Data::load(&inputs.results_dir, inputs.sizes_json.as_deref())?;
     let usability =
@@ -57,17 +55,40 @@ pub fn write_report(inputs: &ReportInputs) -> Result<Written> {
     let study_figures = figures::all(&data);
     let phase_figures = phases::figures(&data);
     let link_figures = links::figures(&data);
-    let charts_dir = inputs.results_dir.join("charts");
-    let drawing_dir = inputs.results_dir.join(".charts.partial");
+    let md = markdown(
+        &data,
+        &study_figures,
+        &phase_figures,
+        usability.as_ref(),
+        inputs,
+    );
+    publish(
+        &inputs.results_dir,
+        study_figures
+            .iter()
+            .chain(&phase_figures)
+            .chain(&link_figures),
+        &md,
+    )
+}
+
+/// Draws `figures` into `dir/charts/` and writes `md` as `dir/report.md`.
+///
+/// Charts are drawn into a scratch directory that replaces `charts/` only once every chart is
+/// drawn, and `report.md` is replaced by a rename: a failure leaves the previous report whole,
+/// and a rerun leaves no chart of an earlier report (say, of a runtime since dropped) behind.
+fn publish<'a>(
+    dir: &Path,
+    figures: impl IntoIterator<Item = &'a charts::Figure>,
+    md: &str,
+) -> Result<Written> {
+    let charts_dir = dir.join("charts");
+    let drawing_dir = dir.join(".charts.partial");
     remove_dir_if_present(&drawing_dir)?;
     std::fs::create_dir_all(&drawing_dir)
         .with_context(|| format!("cannot create {}", drawing_dir.display()))?;
     let mut drawn = Vec::new();
-    for f in study_figures
-        .iter()
-        .chain(&phase_figures)
-        .chain(&link_figures)
-    {
+    for f in figures {
         match f.write(&drawing_dir) {
             Ok(paths) => drawn.extend(paths),
             Err(e) => {
@@ -76,19 +97,13 @@ pub fn write_report(inputs: &ReportInputs) -> Result<Written> {
             }
         }
     }
-    let report_md = inputs.results_dir.join("report.md");
-    let report_partial = inputs.results_dir.join(".report.md.partial");
-    std::fs::write(
-        &report_partial,
-        markdown(
-            &data,
-            &study_figures,
-            &phase_figures,
-            usability.as_ref(),
-            inputs,
-        ),
-    )
-    .with_context(|| format!("cannot write {}", report_partial.display()))?;
+    let report_md = dir.join("report.md");
+    let report_partial = dir.join(".report.md.partial");
+    if let Err(e) = std::fs::write(&report_partial, md) {
+        let _ = std::fs::remove_dir_all(&drawing_dir);
+        let _ = std::fs::remove_file(&report_partial);
+        return Err(e).with_context(|| format!("cannot write {}", report_partial.display()));
+    }
     remove_dir_if_present(&charts_dir)?;
     std::fs::rename(&drawing_dir, &charts_dir).with_context(|| {
         format!(

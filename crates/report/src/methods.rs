@@ -6,6 +6,11 @@ use crate::tables::cell_text;
 use std::fmt::Write;
 
 pub fn section(data: &Data) -> String {
+    environment(data) + DEFINITIONS
+}
+
+/// What one bench ran on and with, and how many runs it made.
+pub fn environment(data: &Data) -> String {
     let mut s = String::new();
     let measured = data.records.iter().filter(|r| !r.warmup).count();
     let warmups = data.records.len() - measured;
@@ -51,6 +56,9 @@ pub fn section(data: &Data) -> String {
                 h.os,
                 h.arch
             );
+            if let Some(id) = h.id {
+                let _ = writeln!(s, "- {}", host_line(id, h));
+            }
             let _ = writeln!(s, "- Kernel: {}", h.kernel);
             let _ = writeln!(s, "- Registry: `{}`, tag `{}`", e.repository_prefix, e.tag);
             let _ = writeln!(
@@ -92,7 +100,11 @@ pub fn section(data: &Data) -> String {
         "runs.json holds {} runs: {warmups} warm-up, {measured} measured, of which {failed} failed.\n",
         data.records.len()
     );
-    s += "Definitions:\n\n\
+    s
+}
+
+/// How the report's figures are defined.
+pub const DEFINITIONS: &str = "Definitions:\n\n\
 - **pull**: from the pull request until the image is ready to run; **time-to-main**: from the run \
 request to the workload's own start-of-main timestamp; **total**: from the run request until the \
 runtime returned: for the floor at the workload's exit, for containerd (`ctr run --rm`) and Docker \
@@ -121,6 +133,25 @@ charts show medians.\n\
 - Findings: per image, Welch's 95% CI for the difference of two means (fractional degrees of \
 freedom, Welch–Satterthwaite); across images, the geometric mean of the per-image ratios with the \
 95% CI from Student's t over their logarithms. The output is deterministic: no resampling.\n";
+
+/// Which machine it was and how the bench ran there, e.g. "Host `3f…` (board-a), kernel
+/// architecture aarch64; the bench ran as arm64, natively".
+fn host_line(id: records::HostId, h: &records::Host) -> String {
+    let mut s = format!("Host `{id}`");
+    if !h.hostname.is_empty() {
+        let _ = write!(s, " ({})", h.hostname);
+    }
+    if !h.machine.is_empty() {
+        let _ = write!(s, ", kernel architecture {}", h.machine);
+    }
+    if let Some(p) = h.bench_platform {
+        let how = if h.bench_emulated {
+            "under qemu-user: its clocks, its own pulls and the wasm it compiled ran emulated"
+        } else {
+            "natively"
+        };
+        let _ = write!(s, "; the bench ran as {p}, {how}");
+    }
     s
 }
 

@@ -325,6 +325,7 @@ mod tests {
                 .collect(),
             checksum: Some("0000000000000001".into()),
             link: None,
+            host: None,
         }
     }
 

@@ -220,6 +220,7 @@ mod tests {
             ],
             checksum: None,
             link: None,
+            host: None,
         };
         assert_eq!(to_exit_ms(&run), Some(6.0));
         run.phases.clear();

@@ -62,6 +62,7 @@ fn run(
         phases: Vec::new(),
         checksum: Some("0000000000000001".into()),
         link: Some(LinkName::new(link).unwrap()),
+        host: None,
     }
 }
 

@@ -70,11 +70,24 @@ enum Cmd {
     /// Write report.md and its charts (SVG and PNG) from a bench's results: the study's tables
     /// and figures with our numbers beside the study's, the floor's phase breakdown, findings
     /// computed from the runs, and the methods. `cargo xtask bench` ends by writing it.
+    /// With several --results (benches on several hosts: an amd64 server, arm64 and riscv64
+    /// boards, or a bench run under qemu-user), one report across them, written to --out: a
+    /// table of the hosts, the study's per-architecture figures (each architecture from a host
+    /// that runs it natively when one is given, else emulated, labelled; wasm per host), and
+    /// each host's own tables and methods.
     Report {
-        /// The results directory (default: the newest under results/).
+        /// A results directory (default: the newest under results/). Repeat it to merge the
+        /// results of several hosts into one report; two of one host must not measure the same
+        /// cell.
         #[arg(long)]
-        results: Option<PathBuf>,
-        /// The size table to include (default <build-dir>/sizes/sizes.json, if present).
+        results: Vec<PathBuf>,
+        /// Where the merged report goes (default: a new results/<UTC timestamp>-merged); never
+        /// one of the --results directories. With one --results and no --out, the report is
+        /// written into that directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The size table to include (default <build-dir>/sizes/sizes.json, if present); one
+        /// results directory only.
         #[arg(long)]
         sizes: Option<PathBuf>,
     },
@@ -272,18 +285,56 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Push(args) => push(&build_dir, &args),
         Cmd::Bench(args) => bench(&build_dir, &args),
-        Cmd::Report { results, sizes } => {
-            let results = match results {
+        Cmd::Report {
+            results,
+            out: None,
+            sizes,
+        } if results.len() <= 1 => {
+            let results = match results.into_iter().next() {
                 Some(r) => r,
                 None => report::newest_results_dir(&workspace.join("results"))?,
             };
             write_report(&build_dir, &results, sizes)
+        }
+        Cmd::Report {
+            results,
+            out,
+            sizes,
+        } => {
+            anyhow::ensure!(
+                !results.is_empty(),
+                "--out writes a report merged from the --results directories: name them with --results DIR"
+            );
+            anyhow::ensure!(
+                sizes.is_none(),
+                "--sizes goes with one results directory: a merged report has no size tables (each host's own report, `wnb report --results DIR --sizes FILE`, has them)"
+            );
+            let out = out.unwrap_or_else(|| merged_results_dir(&workspace.join("results")));
+            let written = report::write_merged_report(&report::MergedInputs {
+                results_dirs: results,
+                out_dir: out,
+            })?;
+            log(&format!(
+                "merged report: {} ({} chart files)",
+                written.report_md.display(),
+                written.charts.len()
+            ));
+            Ok(())
         }
     }
 }
 
 fn log(line: &str) {
     eprintln!("wnb: {line}");
+}
+
+/// `<base>/<UTC timestamp>-merged`: beside the benches' `<base>/<UTC timestamp>`, never taken
+/// for one of them.
+fn merged_results_dir(base: &Path) -> PathBuf {
+    let stamped = bench::results::timestamped_dir(base);
+    let mut name = stamped.file_name().unwrap_or_default().to_os_string();
+    name.push("-merged");
+    stamped.with_file_name(name)
 }
 
 fn git(workspace: &Path, args: &[&str]) -> Option<String> {
