@@ -470,7 +470,9 @@ impl Floor {
             stderr: String::from_utf8_lossy(&outcome.stderr).into_owned(),
             requested_unix_ns,
             total,
-            emulated: false,
+            // The module runs in this process: emulated exactly when the bench itself is (a
+            // cross-built wnb tried under qemu-user).
+            emulated: platform::host::emulated(),
             marks: Marks {
                 before_main: vec![
                     (prepare, prepared_unix_ns),
