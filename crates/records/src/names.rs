@@ -90,6 +90,16 @@ impl Runtime {
     pub const fn is_docker(self) -> bool {
         matches!(self, Runtime::Docker | Runtime::Docker26)
     }
+
+    /// The earlier release of the same runtime, which this one is compared with: Debian 12's
+    /// for Debian 13's; `None` for the floor and Debian 12's own.
+    pub const fn previous_release(self) -> Option<Runtime> {
+        match self {
+            Runtime::Containerd17 => Some(Runtime::Containerd),
+            Runtime::Docker26 => Some(Runtime::Docker),
+            Runtime::Floor | Runtime::Containerd | Runtime::Docker => None,
+        }
+    }
 }
 
 names! {
@@ -174,6 +184,12 @@ mod tests {
         );
         assert_eq!("docker-26".parse::<Runtime>(), Ok(Runtime::Docker26));
         assert_eq!(Runtime::Containerd17.version(), Some("1.7"));
+        assert_eq!(
+            Runtime::Containerd17.previous_release(),
+            Some(Runtime::Containerd)
+        );
+        assert_eq!(Runtime::Docker26.previous_release(), Some(Runtime::Docker));
+        assert_eq!(Runtime::Docker.previous_release(), None);
         assert_eq!(Variant::WasmtimeShim.code(), Code::WasmJit);
         assert_eq!(Variant::Chroot.code(), Code::Native);
         assert!(Variant::WasmtimeShimPrecompiled.uses_module_layer());

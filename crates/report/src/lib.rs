@@ -20,6 +20,7 @@ mod phases;
 mod semantics;
 mod tables;
 mod unreproduced;
+mod versions;
 
 use anyhow::{Context, Result, bail};
 use data::Data;
@@ -242,6 +243,11 @@ fn markdown(
         s += &fig(&figures::startup_stem(rt));
         s += &tables::runtime(data, rt);
         s.push('\n');
+    }
+
+    if let Some(v) = versions::section(data) {
+        s += "## Runtime versions side by side\n\n";
+        s += &v;
     }
 
     if let Some(m) = usability {
