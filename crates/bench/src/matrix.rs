@@ -14,19 +14,42 @@
 //! //! and 26 (`docker pull`, which fetches and unpacks in one step, then `docker run`). Each
 //! daemon is started for the matrix under a directory of its own and stopped after its cells.
 //! The images are pushed by the caller, one reference per [`MatrixImage`].
+//!
+//! Each cell also says whether the wasm start ran precompiled code ([`Precompile`]), from that
+//! attempt's own evidence only. containerd and Docker 26: the lines our shim wrote into the
+//! daemon's log after the attempt began (`precompiled layer`, `loaded precompiled module`,
+//! `compiled module`) and the content containerd labelled `runwasi.io/precompiled/wasmtime/`
+//! during the run. The floor: after a start that ran the wasm entry, a second start from the
+//! code its precompiled variant compiles ahead of time, which must load that code and run it.
 
 use anyhow::Result;
 use records::Runtime;
-use records::matrix::{ImageForm, Matrix, MatrixCell, Outcome, Packaging, SPELLINGS, Step};
+use records::matrix::{
+    ImageForm, Matrix, MatrixCell, Outcome, Packaging, Precompile, SPELLINGS, Step,
+};
 use runtime_daemons::{Containerd, Dockerd, Programs};
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::containerd::WASMTIME_RUNTIME;
 
 /// How long one client command of an attempt may take.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a wasm run's compile or load line may take to reach the daemon's log after the
+/// client returned (containerd copies its shims' output into its log as it comes).
+pub const LOG_WAIT: Duration = Duration::from_secs(5);
+
+/// What our shim logs when it compiles a module layer ahead of the start (containerd keeps
+/// the code), when a start loads that code, and when a start compiles the module itself.
+pub const PRECOMPILED_LAYER_LOG: &str = "wasmtime-shim: precompiled layer";
+pub const LOADED_PRECOMPILED_LOG: &str = "wasmtime-shim: loaded precompiled module";
+pub const COMPILED_AT_START_LOG: &str = "wasmtime-shim: compiled module";
+
+/// The label prefix containerd-shim-wasm puts on what our shim (`wasmtime`) precompiled.
+pub const PRECOMPILED_LABEL: &str = "runwasi.io/precompiled/wasmtime/";
 
 /// The image forms the build makes, as [`oci_image`] names them.
 pub fn layer_form(form: ImageForm) -> oci_image::WasmLayerForm {
@@ -109,12 +132,15 @@ pub fn run(plan: &MatrixPlan, on_cell: &mut dyn FnMut(&MatrixCell)) -> Result<Ma
             for spelling in SPELLINGS {
                 n += 1;
                 let id = format!("wnb-matrix-{}-{n}", std::process::id());
+                let (outcome, precompile) =
+                    daemon.attempt(&image.reference, spelling, &id, plan.plain_http);
                 let cell = MatrixCell {
                     form: image.form,
                     packaging: image.packaging,
                     platform: spelling.to_owned(),
                     runtime,
-                    outcome: daemon.attempt(&image.reference, spelling, &id, plan.plain_http),
+                    outcome,
+                    precompile,
                 };
                 on_cell(&cell);
                 matrix.cells.push(cell);
@@ -162,7 +188,13 @@ impl Daemon {
         })
     }
 
-    fn attempt(&self, reference: &str, spelling: &str, id: &str, plain_http: bool) -> Outcome {
+    fn attempt(
+        &self,
+        reference: &str,
+        spelling: &str,
+        id: &str,
+        plain_http: bool,
+    ) -> (Outcome, Precompile) {
         match self {
             Daemon::Floor(f) => floor_attempt(f, reference, spelling),
             Daemon::Containerd(c) => ctr_attempt(c, reference, spelling, id, plain_http),
@@ -247,12 +279,35 @@ fn started_outcome(success: bool, stdout: &str, error: impl FnOnce() -> String) 
     }
 }
 
+/// What a floor start did.
+fn floor_outcome(started: &crate::timeline::Started) -> Outcome {
+    started_outcome(started.exit_code == 0, &started.stdout, || {
+        let last = started.stderr.lines().rev().find(|l| !l.trim().is_empty());
+        shortened(&format!(
+            "exited with status {}: {}",
+            started.exit_code,
+            last.unwrap_or("no error output").trim()
+        ))
+    })
+}
+
 /// The floor: the spelling as the bench's `--platform` reads it, a fresh `pull_image` of that
-/// platform (resolve, fetch, unpack: one step), then `start`.
-fn floor_attempt(floor: &crate::floor::Floor, reference: &str, spelling: &str) -> Outcome {
-    let fails = |step, e: &dyn std::fmt::Display| Outcome::Fails {
-        step,
-        error: shortened(&e.to_string().replace('\n', " ")),
+/// platform (resolve, fetch, unpack: one step), then `start`, which compiles the module. When
+/// that ran the wasm entry, its precompiled variant for real: the module compiled ahead of
+/// time, then a start that must load that code (its *load* phase) and run the wasm entry.
+fn floor_attempt(
+    floor: &crate::floor::Floor,
+    reference: &str,
+    spelling: &str,
+) -> (Outcome, Precompile) {
+    let fails = |step, e: &dyn std::fmt::Display| {
+        (
+            Outcome::Fails {
+                step,
+                error: shortened(&e.to_string().replace('\n', " ")),
+            },
+            Precompile::NotStarted,
+        )
     };
     let platform: records::Platform = match spelling.parse() {
         Ok(p) => p,
@@ -265,16 +320,127 @@ fn floor_attempt(floor: &crate::floor::Floor, reference: &str, spelling: &str) -
         Ok(p) => p,
         Err(e) => return fails(Step::Pull, &format!("{e:#}")),
     };
-    match floor.start(&pulled, None, ATTEMPT_TIMEOUT) {
-        Ok(started) => started_outcome(started.exit_code == 0, &started.stdout, || {
-            let last = started.stderr.lines().rev().find(|l| !l.trim().is_empty());
-            shortened(&format!(
-                "exited with status {}: {}",
-                started.exit_code,
-                last.unwrap_or("no error output").trim()
-            ))
-        }),
-        Err(e) => fails(Step::Run, &format!("{e:#}")),
+    let outcome = match floor.start(&pulled, None, ATTEMPT_TIMEOUT) {
+        Ok(started) => floor_outcome(&started),
+        Err(e) => return fails(Step::Run, &format!("{e:#}")),
+    };
+    if !outcome.runs_wasm() {
+        return (outcome, Precompile::NotStarted);
+    }
+    let precompiled = floor
+        .prepare_precompiled(&pulled)
+        .and_then(|code| floor.start(&pulled, Some(&code), ATTEMPT_TIMEOUT));
+    let precompile = match precompiled {
+        Ok(started) => {
+            let loaded = started
+                .marks
+                .before_main
+                .iter()
+                .any(|(phase, _)| *phase == records::Phase::Load);
+            match floor_outcome(&started) {
+                Outcome::RunsWasm if loaded => Precompile::Precompiled,
+                Outcome::RunsWasm => Precompile::PrecompiledStartFailed(
+                    "the start given precompiled code did not load it".into(),
+                ),
+                other => Precompile::PrecompiledStartFailed(other.to_string()),
+            }
+        }
+        Err(e) => {
+            Precompile::PrecompiledStartFailed(shortened(&format!("{e:#}").replace('\n', " ")))
+        }
+    };
+    (outcome, precompile)
+}
+
+/// What one attempt left in a containerd: where its log stood when the attempt began, and
+/// the content labelled as precompiled before its run.
+struct ShimEvidence<'a> {
+    log: &'a Path,
+    log_start: u64,
+    /// `ctr` in the namespace the attempt's images live in.
+    ctr: Box<dyn Fn() -> Command + 'a>,
+    labelled_before: BTreeSet<String>,
+}
+
+/// The size of a log, where an attempt begins reading it.
+fn log_len(log: &Path) -> u64 {
+    std::fs::metadata(log).map_or(0, |m| m.len())
+}
+
+/// What the log holds past `start`.
+fn log_since(log: &Path, start: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut text = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(log)
+        && f.seek(SeekFrom::Start(start)).is_ok()
+    {
+        let _ = f.read_to_end(&mut text);
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// `digest label-key` of every content item labelled as precompiled by our shim, as `ctr
+/// content ls` lists them (`DIGEST SIZE AGE LABELS`, labels `k=v,k=v` or `-`); empty when it
+/// cannot be listed (the log is then the only evidence).
+fn precompiled_labels(mut ctr: Command) -> BTreeSet<String> {
+    ctr.args(["content", "ls"]);
+    let Ok(out) = run_cmd(ctr) else {
+        return BTreeSet::new();
+    };
+    if !out.status.success() {
+        return BTreeSet::new();
+    }
+    parse_precompiled_labels(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn parse_precompiled_labels(listing: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for line in listing.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (Some(digest), Some(labels)) = (fields.first(), fields.last()) else {
+            continue;
+        };
+        for kv in labels.split(',') {
+            let key = kv.split_once('=').map_or(kv, |(k, _)| k);
+            if key.starts_with(PRECOMPILED_LABEL) {
+                found.insert(format!("{digest} {key}"));
+            }
+        }
+    }
+    found
+}
+
+impl ShimEvidence<'_> {
+    /// What the shim did with the run's module, from the log since the attempt began and the
+    /// labels added during the run. A run that ran the wasm entry waits up to [`LOG_WAIT`]
+    /// for its line to reach the log.
+    fn precompile(&self, outcome: &Outcome) -> Precompile {
+        let deadline = Instant::now() + LOG_WAIT;
+        loop {
+            let log = log_since(self.log, self.log_start);
+            let has = |line: &str| log.contains(line);
+            let decided = if has(LOADED_PRECOMPILED_LOG) {
+                Some(Precompile::Precompiled)
+            } else if has(COMPILED_AT_START_LOG) {
+                Some(Precompile::CompiledAtStart)
+            } else if has(PRECOMPILED_LAYER_LOG)
+                || !precompiled_labels((self.ctr)()).is_subset(&self.labelled_before)
+            {
+                // Compiled ahead of a start that did not get as far as loading it.
+                Some(Precompile::Precompiled)
+            } else {
+                None
+            };
+            match decided {
+                Some(p) => return p,
+                None if outcome.runs_wasm() && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                // The wasm entry ran, yet the shim's line never came: no evidence either way.
+                None if outcome.runs_wasm() => return Precompile::NotObserved,
+                None => return Precompile::NotStarted,
+            }
+        }
     }
 }
 
@@ -284,7 +450,8 @@ fn ctr_attempt(
     spelling: &str,
     id: &str,
     plain_http: bool,
-) -> Outcome {
+) -> (Outcome, Precompile) {
+    let log_start = log_len(c.log());
     let ctr = |args: &[&str]| {
         let mut cmd = c.ctr();
         cmd.args(args);
@@ -305,8 +472,14 @@ fn ctr_attempt(
                     .any(|l| l.trim() == reference)
             });
         let step = if recorded { Step::Unpack } else { Step::Pull };
-        return Outcome::Fails { step, error };
+        return (Outcome::Fails { step, error }, Precompile::NotStarted);
     }
+    let evidence = ShimEvidence {
+        log: c.log(),
+        log_start,
+        ctr: Box::new(|| c.ctr()),
+        labelled_before: precompiled_labels(c.ctr()),
+    };
     let run = ctr(&[
         "run",
         "--rm",
@@ -318,16 +491,21 @@ fn ctr_attempt(
         id,
     ]);
     let outcome = run_outcome(run_cmd(run));
+    let precompile = evidence.precompile(&outcome);
     for args in [
         &["tasks", "delete", "--force", id][..],
         &["containers", "delete", id],
     ] {
         let _ = run_cmd(ctr(args));
     }
-    outcome
+    (outcome, precompile)
 }
 
-fn docker_attempt(d: &Dockerd, reference: &str, spelling: &str) -> Outcome {
+/// Docker's containerd namespace (Docker 26 on our containerd, with its image store).
+const DOCKER_NAMESPACE: &str = "moby";
+
+fn docker_attempt(d: &Dockerd, reference: &str, spelling: &str) -> (Outcome, Precompile) {
+    let log_start = d.containerd().map(|c| log_len(c.log()));
     let docker = |args: &[&str]| {
         let mut cmd = d.docker();
         cmd.args(args);
@@ -336,8 +514,23 @@ fn docker_attempt(d: &Dockerd, reference: &str, spelling: &str) -> Outcome {
     let _ = run_cmd(docker(&["rmi", "--force", reference]));
     let pull = docker(&["pull", "--quiet", "--platform", spelling, reference]);
     if let Err(failed) = step(Step::Pull, pull) {
-        return failed;
+        return (failed, Precompile::NotStarted);
     }
+    // Docker 20.10 runs its own containerd, whose log the matrix does not read (nor does it
+    // run our shim: it ignores runtime types).
+    let evidence = d.containerd().zip(log_start).map(|(c, log_start)| {
+        let in_namespace = move || {
+            let mut cmd = c.ctr_in_all_namespaces();
+            cmd.args(["--namespace", DOCKER_NAMESPACE]);
+            cmd
+        };
+        ShimEvidence {
+            log: c.log(),
+            log_start,
+            labelled_before: precompiled_labels(in_namespace()),
+            ctr: Box::new(in_namespace),
+        }
+    });
     let run = docker(&[
         "run",
         "--rm",
@@ -351,22 +544,53 @@ fn docker_attempt(d: &Dockerd, reference: &str, spelling: &str) -> Outcome {
         spelling,
         reference,
     ]);
-    run_outcome(run_cmd(run))
+    let outcome = run_outcome(run_cmd(run));
+    let precompile = match &evidence {
+        Some(e) => e.precompile(&outcome),
+        None if outcome.runs_wasm() => Precompile::NotObserved,
+        None => Precompile::NotStarted,
+    };
+    (outcome, precompile)
 }
 
 /// The matrix as a markdown table, one row a cell, for logs and test failures.
 pub fn render(matrix: &Matrix) -> String {
     let mut table = String::from(
-        "| runtime | image form | image | --platform | outcome |\n| --- | --- | --- | --- | --- |\n",
+        "| runtime | image form | image | --platform | outcome | precompile |\n| --- | --- | --- | --- | --- | --- |\n",
     );
     for c in &matrix.cells {
         table += &format!(
-            "| {} | {} | {} | `{}` | {} |\n",
-            c.runtime, c.form, c.packaging, c.platform, c.outcome
+            "| {} | {} | {} | `{}` | {} | {} |\n",
+            c.runtime, c.form, c.packaging, c.platform, c.outcome, c.precompile
         );
     }
     for (runtime, why) in &matrix.skipped {
-        table += &format!("| {runtime} | | | skipped: {why} |\n");
+        table += &format!("| {runtime} | | | | skipped: {why} | |\n");
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listing in `ctr content ls`'s shape: a precompiled module carries
+    /// `…/<key>/original`, the layer it came from `…/<key>`; other labels do not count.
+    #[test]
+    fn precompiled_labels_are_read_from_the_content_listing() {
+        let listing = "DIGEST\tSIZE\tAGE\tLABELS\n\
+            sha256:aaa\t1.2kB\t2 seconds\tcontainerd.io/gc.ref.content.l.0=sha256:bbb\n\
+            sha256:bbb\t90kB\t2 seconds\tcontainerd.io/distribution.source.x=wnb,runwasi.io/precompiled/wasmtime/0123=sha256:ccc\n\
+            sha256:ccc\t300kB\t1 second\truntimes.io/precompiled/other/9=sha256:bbb,runwasi.io/precompiled/wasmtime/0123/original=sha256:bbb\n\
+            sha256:ddd\t1kB\t1 second\t-\n";
+        let found = parse_precompiled_labels(listing);
+        assert_eq!(
+            found.into_iter().collect::<Vec<_>>(),
+            [
+                "sha256:bbb runwasi.io/precompiled/wasmtime/0123",
+                "sha256:ccc runwasi.io/precompiled/wasmtime/0123/original",
+            ]
+        );
+        assert!(parse_precompiled_labels("DIGEST\tSIZE\tAGE\tLABELS\n").is_empty());
+    }
 }

@@ -11,12 +11,20 @@
 //! `application/vnd.wasm.config.v0+json` config); each as a multi-platform index and as a
 //! wasm-only one. Runtimes: the floor (`Floor::pull_image` with the platform the spelling
 //! parses to, then `start`), containerd 1.6 and 1.7 through `ctr`, Docker 20.10 and 26.
+//!
+//! Each cell also says whether the wasm start ran precompiled code, from that attempt's own
+//! evidence: our shim's `precompiled layer`, `loaded precompiled module` or `compiled module`
+//! line in the daemon's log after the attempt began, or content containerd labelled
+//! `runwasi.io/precompiled/wasmtime/` during its run; for the floor, a start from the code its
+//! precompiled variant compiles ahead of time. A control attempts the `tar` layer form by its
+//! wasm manifest's digest on containerd 1.6 and 1.7, where the shim does precompile, so the
+//! same evidence is seen to say so.
 //! Needs root, a workload build with the shim, and Debian 13's binaries (`cargo xtask setup`;
 //! skipped, saying so, without them).
 
 use bench::matrix::{MatrixImage, packaged};
 use records::Runtime;
-use records::matrix::{ImageForm, Outcome, Packaging, SPELLINGS, Step};
+use records::matrix::{ImageForm, Outcome, Packaging, Precompile, SPELLINGS, Step};
 use runtime_daemons::Programs;
 use test_support::{build_dir, image_specs, push_specs, start_registry};
 
@@ -30,6 +38,7 @@ fn which_runtime_pulls_and_runs_which_wasm_image_form_and_platform_spelling() {
     let reg = start_registry(tmp.path());
     let specs = image_specs(None, |s| s.name == "matmul-rust");
     let mut images = Vec::new();
+    let mut tar_layer_target = None;
     for form in ImageForm::ALL {
         for packaging in Packaging::ALL {
             let tag = MatrixImage::tag(form, packaging);
@@ -46,6 +55,9 @@ fn which_runtime_pulls_and_runs_which_wasm_image_form_and_platform_spelling() {
                 packaging,
                 reference: format!("{}/matmul-rust:{tag}", target.repository_prefix()),
             });
+            if (form, packaging) == (ImageForm::TarLayer, Packaging::MultiPlatform) {
+                tar_layer_target = Some(target);
+            }
         }
     }
     let shims = build_dir().join("shim");
@@ -72,17 +84,66 @@ fn which_runtime_pulls_and_runs_which_wasm_image_form_and_platform_spelling() {
     let t = std::time::Instant::now();
     let matrix = bench::matrix::run(&plan, &mut |c| {
         eprintln!(
-            "{:.1} s: {} {} ({}) --platform {}: {}",
+            "{:.1} s: {} {} ({}) --platform {}: {}; {}",
             t.elapsed().as_secs_f64(),
             c.runtime,
             c.form,
             c.packaging,
             c.platform,
-            c.outcome
+            c.outcome,
+            c.precompile
         )
     })
     .unwrap_or_else(|e| panic!("{e:#}"));
+
+    // The control: the same evidence says "precompiled" when the shim does precompile. By the
+    // wasm manifest's digest (as the bench's wasmtime-shim-precompiled variant pulls it), the
+    // shim finds the tar layer, compiles it ahead of the start and the start loads the code.
+    let tar_layer_target = tar_layer_target.unwrap();
+    let tagged = format!(
+        "{}/matmul-rust:tar-layer",
+        tar_layer_target.repository_prefix()
+    );
+    let by_digest = bench::resolve::Resolver::new(
+        oci_push::client(&tar_layer_target),
+        oci_client::secrets::RegistryAuth::Anonymous,
+    )
+    .and_then(|r| r.by_digest(&tagged, records::Platform::Wasm))
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let control_runtimes = [Runtime::Containerd, Runtime::Containerd17];
+    let control = bench::matrix::run(
+        &bench::matrix::MatrixPlan {
+            image: "matmul-rust".into(),
+            images: vec![MatrixImage {
+                form: ImageForm::TarLayer,
+                packaging: Packaging::MultiPlatform,
+                reference: by_digest.clone(),
+            }],
+            runtimes: control_runtimes.to_vec(),
+            state_dir: tmp.path().join("daemons-by-digest"),
+            ..plan
+        },
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
     reg.down().unwrap();
+    let control_table = bench::matrix::render(&control);
+    eprintln!("by digest ({by_digest}):\n{control_table}");
+    // As measured, with every spelling: a manifest named by digest is no index, so ctr has
+    // no entry to match the platform against.
+    for r in control_runtimes {
+        for spelling in SPELLINGS {
+            let cell = control
+                .cell_of(r, ImageForm::TarLayer, Packaging::MultiPlatform, spelling)
+                .unwrap_or_else(|| panic!("{r} {spelling} not attempted\n{control_table}"));
+            assert_eq!(
+                (&cell.outcome, &cell.precompile),
+                (&Outcome::RunsWasm, &Precompile::Precompiled),
+                "{r} {spelling} by digest\n{control_table}"
+            );
+        }
+    }
+
     let table = bench::matrix::render(&matrix);
     eprintln!("{table}");
     assert!(matrix.skipped.is_empty(), "{table}");
@@ -98,22 +159,30 @@ fn which_runtime_pulls_and_runs_which_wasm_image_form_and_platform_spelling() {
         for form in ImageForm::ALL {
             for packaging in Packaging::ALL {
                 for spelling in SPELLINGS {
-                    let got = matrix
-                        .cell(r, form, packaging, spelling)
+                    let cell = matrix
+                        .cell_of(r, form, packaging, spelling)
                         .unwrap_or_else(|| {
                             panic!("{r} {form} {packaging} {spelling} not attempted\n{table}")
                         });
-                    let ok = match (expected(r, form, spelling), got) {
+                    let got = &cell.outcome;
+                    let expect = expected(r, form, spelling);
+                    let ok = match (&expect, got) {
                         (Expect::RunsWasm, Outcome::RunsWasm) => true,
                         (Expect::Fails(step, part), Outcome::Fails { step: s, error }) => {
-                            *s == step && error.contains(part)
+                            s == step && error.contains(part)
                         }
                         _ => false,
                     };
                     if !ok {
                         wrong.push(format!(
-                            "{r} {form} ({packaging}) {spelling}: {got}, expected {:?}",
-                            expected(r, form, spelling)
+                            "{r} {form} ({packaging}) {spelling}: {got}, expected {expect:?}"
+                        ));
+                    }
+                    let precompile = expected_precompile(r, &expect);
+                    if cell.precompile != precompile {
+                        wrong.push(format!(
+                            "{r} {form} ({packaging}) {spelling}: {}, expected {precompile}",
+                            cell.precompile
                         ));
                     }
                 }
@@ -128,6 +197,20 @@ fn which_runtime_pulls_and_runs_which_wasm_image_form_and_platform_spelling() {
 enum Expect {
     RunsWasm,
     Fails(Step, &'static str),
+}
+
+/// Whether each wasm start ran precompiled code, as measured: the floor's precompiled
+/// variant loads the code it compiled ahead of time for every module it runs; through a tag
+/// (an index, wasm-only or not) containerd-shim-wasm 1.0.1 finds no module layer to compile
+/// ahead (containerd's log: "serde failed"; under Docker 26: `image "": not found`), so every
+/// module our shim started, on containerd 1.6 and 1.7 and Docker 26, compiled at its start,
+/// whatever the form. Where no wasm module started there is nothing to say.
+fn expected_precompile(runtime: Runtime, outcome: &Expect) -> Precompile {
+    match (runtime, outcome) {
+        (_, Expect::Fails(..)) => Precompile::NotStarted,
+        (Runtime::Floor, Expect::RunsWasm) => Precompile::Precompiled,
+        (_, Expect::RunsWasm) => Precompile::CompiledAtStart,
+    }
 }
 
 /// What each runtime did with each form and spelling, as measured (packaging made no

@@ -152,6 +152,48 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// Whether an attempt's wasm start ran code compiled ahead of it, decided only from that
+/// attempt's own evidence: for our shim, the lines it wrote into the daemon's log after the
+/// attempt began (`precompiled layer`, `loaded precompiled module`, `compiled module`) and
+/// the content containerd labelled `runwasi.io/precompiled/wasmtime/<key>` during it; for the
+/// floor, a start from the code its precompiled variant compiled, made for the purpose.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precompile {
+    /// The start loaded code compiled ahead of it (the shim: `loaded precompiled module`; or,
+    /// where the start did not get that far, the shim compiled the module's layer ahead of
+    /// it: `precompiled layer` or a new label; the floor: its start from code compiled ahead
+    /// of time ran the wasm entry).
+    Precompiled,
+    /// The start compiled the module (the shim: `compiled module`), nothing compiled ahead.
+    CompiledAtStart,
+    /// No wasm module was started: a step before the run failed, or the run ran another entry,
+    /// or it failed with neither a compilation nor a load in the log.
+    NotStarted,
+    /// The floor compiled the module ahead of time, but its start from that code failed:
+    /// the error.
+    PrecompiledStartFailed(String),
+    /// No evidence either way: a `matrix.json` written before precompilation was recorded, a
+    /// runtime whose log the matrix does not read (Docker 20.10 runs no shim of ours), or a
+    /// wasm run whose log held none of the shim's lines.
+    #[default]
+    NotObserved,
+}
+
+impl fmt::Display for Precompile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Precompile::Precompiled => f.write_str("precompiled"),
+            Precompile::CompiledAtStart => f.write_str("compiled at start"),
+            Precompile::NotStarted => f.write_str("no module started"),
+            Precompile::PrecompiledStartFailed(e) => {
+                write!(f, "precompiled, but its start failed: {e}")
+            }
+            Precompile::NotObserved => f.write_str("not observed"),
+        }
+    }
+}
+
 /// One attempt: an image form, pulled and run by one runtime with one spelling.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatrixCell {
@@ -163,6 +205,9 @@ pub struct MatrixCell {
     pub platform: String,
     pub runtime: Runtime,
     pub outcome: Outcome,
+    /// Absent (not observed) in a `matrix.json` written before it was recorded.
+    #[serde(default)]
+    pub precompile: Precompile,
 }
 
 /// Every attempt of one matrix run, and what could not be attempted.
@@ -185,15 +230,24 @@ impl Matrix {
         packaging: Packaging,
         spelling: &str,
     ) -> Option<&Outcome> {
-        self.cells
-            .iter()
-            .find(|c| {
-                c.runtime == runtime
-                    && c.form == form
-                    && c.packaging == packaging
-                    && c.platform == spelling
-            })
+        self.cell_of(runtime, form, packaging, spelling)
             .map(|c| &c.outcome)
+    }
+
+    /// The whole cell of `(runtime, form, packaging, spelling)`, if attempted.
+    pub fn cell_of(
+        &self,
+        runtime: Runtime,
+        form: ImageForm,
+        packaging: Packaging,
+        spelling: &str,
+    ) -> Option<&MatrixCell> {
+        self.cells.iter().find(|c| {
+            c.runtime == runtime
+                && c.form == form
+                && c.packaging == packaging
+                && c.platform == spelling
+        })
     }
 
     /// The runtimes attempted, in [`Runtime::ALL`]'s order.
@@ -249,6 +303,7 @@ mod tests {
                         step: Step::Unpack,
                         error: "mismatched image rootfs and manifest layers".into(),
                     },
+                    precompile: Precompile::NotStarted,
                 },
                 MatrixCell {
                     form: ImageForm::WasmArtifact,
@@ -256,6 +311,15 @@ mod tests {
                     platform: "wasip1/wasm".into(),
                     runtime: Runtime::Docker26,
                     outcome: Outcome::RunsWasm,
+                    precompile: Precompile::CompiledAtStart,
+                },
+                MatrixCell {
+                    form: ImageForm::InTarball,
+                    packaging: Packaging::MultiPlatform,
+                    platform: "wasm".into(),
+                    runtime: Runtime::Floor,
+                    outcome: Outcome::RunsWasm,
+                    precompile: Precompile::PrecompiledStartFailed("no space left".into()),
                 },
             ],
             skipped: vec![(Runtime::Docker, "no dockerd".into())],
@@ -268,11 +332,17 @@ mod tests {
         assert_eq!(json["cells"][1]["outcome"]["outcome"], "runs-wasm");
         assert_eq!(json["cells"][1]["form"], "wasm-artifact");
         assert_eq!(json["cells"][1]["packaging"], "wasm-only");
+        assert_eq!(json["cells"][0]["precompile"], "not-started");
+        assert_eq!(json["cells"][1]["precompile"], "compiled-at-start");
+        assert_eq!(
+            json["cells"][2]["precompile"]["precompiled-start-failed"],
+            "no space left"
+        );
         let back: Matrix = serde_json::from_value(json).unwrap();
         assert_eq!(back, m);
         assert_eq!(
             m.runtimes(),
-            vec![Runtime::Containerd, Runtime::Docker26],
+            vec![Runtime::Floor, Runtime::Containerd, Runtime::Docker26],
             "in Runtime::ALL's order"
         );
         assert_eq!(
@@ -293,11 +363,15 @@ mod tests {
             ),
             None
         );
-        // A matrix.json from before wasm-only images: every cell multi-platform.
+        // A matrix.json from before wasm-only images and precompilation: every cell
+        // multi-platform, its precompilation not observed.
         let mut old = serde_json::to_value(&m).unwrap();
-        old["cells"][0].as_object_mut().unwrap().remove("packaging");
+        let cell = old["cells"][0].as_object_mut().unwrap();
+        cell.remove("packaging");
+        cell.remove("precompile");
         let old: Matrix = serde_json::from_value(old).unwrap();
         assert_eq!(old.cells[0].packaging, Packaging::MultiPlatform);
+        assert_eq!(old.cells[0].precompile, Precompile::NotObserved);
         assert_eq!(
             m.cells[0].outcome.to_string(),
             "unpack fails: mismatched image rootfs and manifest layers"

@@ -1,10 +1,10 @@
 //! The usability matrix (`matrix.json` of `cargo xtask bench --matrix`) as a table: one row per
 //! image form and `--platform` spelling, one column per runtime, ✓ where the runtime ran the
 //! wasm entry, ✗ with the step that failed and a numbered note holding the runtime's own
-//! error (one note per distinct error).
+//! error (one note per distinct error), and whether the wasm start ran precompiled code.
 
 use records::Runtime;
-use records::matrix::{ImageForm, Matrix, Outcome, Packaging, SPELLINGS};
+use records::matrix::{ImageForm, Matrix, Outcome, Packaging, Precompile, SPELLINGS};
 use std::fmt::Write;
 
 /// A runtime's column heading: its name, with the version where the name leaves it out
@@ -19,6 +19,30 @@ pub fn runtime_heading(runtime: Runtime) -> String {
 /// Table cells hold no `|` and no line break.
 fn cell_text(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The note number of `error`, added to `errors` if new.
+fn note(errors: &mut Vec<String>, error: &str) -> usize {
+    match errors.iter().position(|e| e == error) {
+        Some(i) => i + 1,
+        None => {
+            errors.push(error.to_owned());
+            errors.len()
+        }
+    }
+}
+
+/// What a cell adds about precompilation: nothing where no wasm module started or nothing
+/// was observed.
+fn precompile_text(p: &Precompile, errors: &mut Vec<String>) -> String {
+    match p {
+        Precompile::Precompiled => " precompiled".into(),
+        Precompile::CompiledAtStart => " compiled at start".into(),
+        Precompile::PrecompiledStartFailed(e) => {
+            format!(" precompiled start ✗ ({})", note(errors, e))
+        }
+        Precompile::NotStarted | Precompile::NotObserved => String::new(),
+    }
 }
 
 pub fn section(m: &Matrix) -> String {
@@ -41,14 +65,21 @@ pub fn section(m: &Matrix) -> String {
          whose failure is the unpack's when containerd had fetched and recorded the image \
          first (with a spelling no entry matches, ctr fetches and records the index and fails \
          when it unpacks), then `ctr run`; Docker: `docker pull` (fetch and unpack in one \
-         step), then `docker run`. Precompilation is not attempted here: Docker gives \
-         the shim no image to precompile from, and containerd's precompiled starts are \
-         measured in the runtime tables above.\n",
+         step), then `docker run`. Whether the wasm start ran precompiled code is read from \
+         that attempt alone: for our shim, the line it wrote into the daemon's log after the \
+         attempt began (`loaded precompiled module`, `compiled module`, or `precompiled \
+         layer` when it compiled the module's layer ahead of a start that failed) or content \
+         containerd labelled `runwasi.io/precompiled/wasmtime/…` during the run; for the \
+         floor, a second start from the code its precompiled variant compiles ahead of time, \
+         which must load that code and run the wasm entry.\n",
         image = m.image
     );
     s += "✓: ran the wasm entry (its start line said `arch=wasm`). ✗ ran *arch*: ran another \
           entry of the index instead. ✗ *step* (n): that step failed with error n below. \
-          –: not attempted.\n\n";
+          –: not attempted. Then *precompiled*: the start loaded code compiled ahead of it; \
+          *compiled at start*: the start compiled the module; *precompiled start ✗* (n): the \
+          floor compiled it ahead of time but its start from that code failed with error n; \
+          nothing: no wasm module started, or (✓ alone) no evidence either way.\n\n";
     let runtimes = m.runtimes();
     if runtimes.is_empty() {
         s += "No runtime was attempted.\n";
@@ -89,21 +120,18 @@ pub fn section(m: &Matrix) -> String {
                 }
                 let _ = write!(s, "| {label} | `{}` |", cell_text(spelling));
                 for r in &runtimes {
-                    let text = match m.cell(*r, form, packaging, spelling) {
-                        None => "–".to_owned(),
-                        Some(Outcome::RunsWasm) => "✓".to_owned(),
-                        Some(Outcome::RanOther { arch }) => format!("✗ ran {}", cell_text(arch)),
-                        Some(Outcome::Fails { step, error }) => {
-                            let n = match errors.iter().position(|e| e == error) {
-                                Some(i) => i + 1,
-                                None => {
-                                    errors.push(error.clone());
-                                    errors.len()
-                                }
-                            };
-                            format!("✗ {step} ({n})")
+                    let Some(cell) = m.cell_of(*r, form, packaging, spelling) else {
+                        s += " – |";
+                        continue;
+                    };
+                    let mut text = match &cell.outcome {
+                        Outcome::RunsWasm => "✓".to_owned(),
+                        Outcome::RanOther { arch } => format!("✗ ran {}", cell_text(arch)),
+                        Outcome::Fails { step, error } => {
+                            format!("✗ {step} ({})", note(&mut errors, error))
                         }
                     };
+                    text += &precompile_text(&cell.precompile, &mut errors);
                     let _ = write!(s, " {text} |");
                 }
                 s.push('\n');

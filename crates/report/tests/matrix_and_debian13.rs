@@ -5,7 +5,7 @@
 #[allow(dead_code)]
 mod fixture;
 
-use records::matrix::{ImageForm, Matrix, MatrixCell, Outcome, Packaging, Step};
+use records::matrix::{ImageForm, Matrix, MatrixCell, Outcome, Packaging, Precompile, Step};
 use records::{Platform, Runtime, RuntimeInfo, Variant};
 use report::{ReportInputs, write_report};
 
@@ -60,12 +60,17 @@ fn report(dir: &std::path::Path) -> String {
     std::fs::read_to_string(written.report_md).unwrap()
 }
 
+/// A cell whose wasm start, if it ran one, compiled at start (what our shim did through a tag).
 fn cell(form: ImageForm, platform: &str, runtime: Runtime, outcome: Outcome) -> MatrixCell {
     MatrixCell {
         form,
         packaging: Packaging::MultiPlatform,
         platform: platform.into(),
         runtime,
+        precompile: match outcome {
+            Outcome::RunsWasm => Precompile::CompiledAtStart,
+            _ => Precompile::NotStarted,
+        },
         outcome,
     }
 }
@@ -100,12 +105,26 @@ fn the_matrix_is_a_table_of_forms_and_spellings_by_runtime_with_the_errors_as_no
                 Outcome::RunsWasm,
             ),
             cell(InTarball, "wasm", Runtime::Containerd, no_match()),
-            cell(
-                InTarball,
-                "wasip1/wasm",
-                Runtime::Docker26,
-                Outcome::RunsWasm,
-            ),
+            // Nothing observed: as in a matrix.json written before precompilation was.
+            MatrixCell {
+                precompile: Precompile::NotObserved,
+                ..cell(
+                    InTarball,
+                    "wasip1/wasm",
+                    Runtime::Docker26,
+                    Outcome::RunsWasm,
+                )
+            },
+            MatrixCell {
+                precompile: Precompile::Precompiled,
+                ..cell(InTarball, "wasip1/wasm", Runtime::Floor, Outcome::RunsWasm)
+            },
+            MatrixCell {
+                precompile: Precompile::PrecompiledStartFailed(
+                    "cannot load the precompiled module: bad header".into(),
+                ),
+                ..cell(InTarball, "wasm", Runtime::Floor, Outcome::RunsWasm)
+            },
             cell(InTarball, "wasm", Runtime::Docker26, no_match()),
             cell(
                 InTarball,
@@ -170,31 +189,43 @@ fn the_matrix_is_a_table_of_forms_and_spellings_by_runtime_with_the_errors_as_no
     );
     // Columns are the runtimes attempted, in the bench's order, each with its version.
     assert!(
-        section.contains("| image form | --platform | containerd 1.6 | docker 20.10 | docker-26 |"),
+        section.contains(
+            "| image form | --platform | floor | containerd 1.6 | docker 20.10 | docker-26 |"
+        ),
         "{section}"
     );
-    // Rows: form × spelling, in the spellings' order; the same error is one note.
+    // Rows: form × spelling, in the spellings' order; the same error is one note. Each ✓
+    // says whether its start was precompiled, where that was observed.
     let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| ")).collect();
     assert_eq!(
         rows[2..],
         [
-            "| in-tarball | `wasip1/wasm` | ✓ | ✗ ran amd64 | ✓ |",
-            "| in-tarball | `wasm` | ✗ pull (1) | – | ✗ pull (1) |",
-            "| wasm-artifact-layer | `wasip1/wasm` | ✗ unpack (2) | – | ✗ run (3) |",
-            "| wasm-artifact, wasm-only | `wasip1/wasm` | ✓ | – | ✗ run (3) |",
+            "| in-tarball | `wasip1/wasm` | ✓ precompiled | ✓ compiled at start | ✗ ran amd64 | ✓ |",
+            "| in-tarball | `wasm` | ✓ precompiled start ✗ (1) | ✗ pull (2) | – | ✗ pull (2) |",
+            "| wasm-artifact-layer | `wasip1/wasm` | – | ✗ unpack (3) | – | ✗ run (4) |",
+            "| wasm-artifact, wasm-only | `wasip1/wasm` | – | ✓ compiled at start | – | ✗ run (4) |",
         ],
         "{section}"
     );
     assert!(
-        section.contains("1. no match for platform in manifest: not found\n"),
+        section.contains("1. cannot load the precompiled module: bad header\n"),
         "{section}"
     );
     assert!(
-        section.contains("2. ctr: mismatched image rootfs and manifest layers\n"),
+        section.contains("2. no match for platform in manifest: not found\n"),
         "{section}"
     );
     assert!(
-        section.contains("3. wasmtime executor can't | handle spec\n"),
+        section.contains("3. ctr: mismatched image rootfs and manifest layers\n"),
+        "{section}"
+    );
+    assert!(
+        section.contains("4. wasmtime executor can't | handle spec\n"),
+        "{section}"
+    );
+    // It says where the precompilation column comes from.
+    assert!(
+        section.contains("`loaded precompiled module`, `compiled module`"),
         "{section}"
     );
     assert!(

@@ -99,8 +99,8 @@ impl MatrixRun<'_> {
         };
         let matrix = bench::matrix::run(&plan, &mut |c| {
             log(&format!(
-                "matrix: {} {} ({}) --platform {}: {}",
-                c.runtime, c.form, c.packaging, c.platform, c.outcome
+                "matrix: {} {} ({}) --platform {}: {}; {}",
+                c.runtime, c.form, c.packaging, c.platform, c.outcome, c.precompile
             ))
         })?;
         for (runtime, why) in &matrix.skipped {
