@@ -234,7 +234,6 @@ const WASM_LAYER_LAYOUT: &str = "oci-wasm-layer";
 const WASM_LAYER_TAG: &str = "wasm-layer";
 /// Where `cargo xtask build` puts our containerd shim, under the build directory.
 const SHIM_DIR: &str = "shim";
-const SHIM_BINARY: &str = "containerd-shim-wasmtime-v1";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -820,7 +819,10 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
     };
     let legs = links::legs(&saved)?;
     let shim = build_dir.join(SHIM_DIR);
-    let shim_dir = shim.join(SHIM_BINARY).exists().then_some(shim);
+    let shim_dir = shim
+        .join(workload_build::tools::SHIM.binary)
+        .exists()
+        .then_some(shim);
     if shim_dir.is_none() {
         log(
             "no containerd-shim-wasmtime-v1 in the build directory (`cargo xtask build` builds it): containerd's wasm rows are skipped",
