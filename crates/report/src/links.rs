@@ -1,7 +1,8 @@
 //! Pulls over shaped links (`bench --link`, issue 15): fresh start (pull + time-to-main)
 //! against the link, native vs wasm, per runtime and image; and the break-even table: the
 //! link bandwidth below which wasm's fresh start beats native's, read off the measured points
-//! (JIT and precompiled wasm separately).
+//! (JIT and precompiled wasm separately); and the study's pull claim judged again on the runs
+//! over `cloud-registry` (computed with the findings, [`crate::findings::cloud_registry_section`]).
 
 use crate::charts::{Bar, Figure, Group, Panel};
 use crate::data::{Data, image_order};
@@ -238,8 +239,8 @@ fn mbit(b: f64) -> String {
     }
 }
 
-/// The section: what was swept, each link's declared and measured figures, the charts and the
-/// break-even table. Empty without `--link`.
+/// The section: what was swept, each link's declared and measured figures, the charts, the
+/// break-even table and the study's pull claim over `cloud-registry`. Empty without `--link`.
 pub fn section(data: &Data) -> String {
     if data.linked.is_empty() {
         return String::new();
@@ -369,6 +370,7 @@ pub fn section(data: &Data) -> String {
         }
     }
     s.push('\n');
+    s += &crate::findings::cloud_registry_section(data);
     s
 }
 

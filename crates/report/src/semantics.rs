@@ -145,8 +145,9 @@ pub fn link(data: &Data) -> String {
 
 /// Said wherever a pull time is judged against the study's.
 pub const NETWORK_NOT_REPRODUCED: &str = "the study pulled from Docker Hub over its machines' own \
-links; that network is not reproduced here (no shaped link yet), so pull times compare \
-registries and clients, not the study's network";
+links; that network is not reproduced by these pulls, so they compare registries and clients, \
+not the study's network (the `cloud-registry` link profile of `bench --link` stands in for it, \
+and the pull claim is judged over it on its own)";
 
 #[cfg(test)]
 mod tests {

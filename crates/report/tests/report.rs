@@ -404,7 +404,7 @@ fn findings_and_methods_are_computed() {
     assert!(md.contains(
         "(containerd, fresh pulls, measured over loopback (registry 127.0.0.1:5000 on this machine)): **supported** — wasm/native pull time 0.757 (95% CI 0.668–0.859, 2 images)"
     ), "{md}");
-    assert!(md.contains("that network is not reproduced here (no shaped link yet)"));
+    assert!(md.contains("that network is not reproduced by these pulls"));
     // Docker pulls no wasm: no claim about it.
     assert!(!md.contains("(docker, fresh"));
     // Start, cached. containerd: JIT/native 180/60 = 3 and 238.68/78 = 3.06 → 3.02985
