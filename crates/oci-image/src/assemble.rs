@@ -1,5 +1,6 @@
 //! Builds image indexes from resolved definitions into an OCI image layout.
 
+use crate::base::{BASE_PACKAGES_ANNOTATION, packages_annotation};
 use crate::definition::{ImageSpec, PlatformImage};
 use crate::layer::{Compression, LayerContents, sha256_digest};
 use crate::layout::LayoutWriter;
@@ -165,11 +166,12 @@ fn build_platform(
         contents.dir(d);
     }
     let tar = contents.to_tar(opts.source_date_epoch)?;
-    let mut layers = vec![writer.put_blob(
+    let (mut layers, mut diff_ids) = base_layers(writer, spec, image, opts)?;
+    layers.push(writer.put_blob(
         opts.compression.media_type(),
         &opts.compression.compress(&tar)?,
-    )?];
-    let mut diff_ids = vec![sha256_digest(&tar)];
+    )?);
+    diff_ids.push(sha256_digest(&tar));
     match module_layer {
         WasmLayerForm::InTarball | WasmLayerForm::CncfArtifact => {}
         WasmLayerForm::Artifact => {
@@ -209,16 +211,65 @@ fn build_platform(
         config = config.variant(v);
     }
     let config = writer.put_json(MediaType::ImageConfig, &config.build()?)?;
+    let mut manifest_annotations = annotations(spec, opts)?;
+    if let Some(base) = &image.base {
+        manifest_annotations.insert(
+            BASE_PACKAGES_ANNOTATION.to_owned(),
+            base.packages_annotation(),
+        );
+    }
     let manifest = ImageManifestBuilder::default()
         .schema_version(SCHEMA_VERSION)
         .media_type(MediaType::ImageManifest)
         .config(config)
         .layers(layers)
-        .annotations(annotations(spec, opts)?)
+        .annotations(manifest_annotations)
         .build()?;
     let mut descriptor = writer.put_json(MediaType::ImageManifest, &manifest)?;
     descriptor.set_platform(Some(platform));
     Ok(descriptor)
+}
+
+/// The descriptors and diff_ids of the entry's base layers, bottom first (none without a
+/// base). Each layer's descriptor lists its packages.
+fn base_layers(
+    writer: &LayoutWriter,
+    spec: &ImageSpec,
+    image: &PlatformImage,
+    opts: &BuildOptions,
+) -> Result<(Vec<Descriptor>, Vec<String>)> {
+    let (Some(_), Some(base)) = (&spec.base, &image.base) else {
+        if spec.base.is_some() {
+            bail!(
+                "the base {} names was not prepared for {}: prepare it with `debian_base::prepare` before assembling (`cargo xtask build-images` does)",
+                spec.definition.display(),
+                image.platform.oci_platform()
+            );
+        }
+        return Ok((Vec::new(), Vec::new()));
+    };
+    if base.compression != opts.compression || base.source_date_epoch != opts.source_date_epoch {
+        bail!(
+            "the base of {} was prepared with {:?} compression and epoch {}, the images are built with {:?} and {}: prepare it with the same options",
+            spec.name,
+            base.compression,
+            base.source_date_epoch,
+            opts.compression,
+            opts.source_date_epoch
+        );
+    }
+    let mut descriptors = Vec::new();
+    let mut diff_ids = Vec::new();
+    for layer in &base.layers {
+        let mut d = writer.put_blob(opts.compression.media_type(), &layer.read()?)?;
+        d.set_annotations(Some(HashMap::from([(
+            BASE_PACKAGES_ANNOTATION.to_owned(),
+            packages_annotation(&layer.packages),
+        )])));
+        descriptors.push(d);
+        diff_ids.push(layer.diff_id.clone());
+    }
+    Ok((descriptors, diff_ids))
 }
 
 /// The wasm entry as the CNCF Wasm OCI artifact: one `application/wasm` layer (the module),

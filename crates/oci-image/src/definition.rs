@@ -7,6 +7,7 @@
 //! definition names is resolved and checked before anything is written, so a bad definition
 //! costs nothing but its error message.
 
+use crate::base::{BaseSpec, PackageName, PreparedBase};
 use anyhow::{Context, Result, bail};
 use catalog::{ImageName, Language, Workload};
 use platform::Platform;
@@ -34,6 +35,10 @@ struct DefinitionFile {
     dirs: Vec<String>,
     #[serde(default)]
     files: BTreeMap<String, String>,
+    /// Base layers under the image's own, bottom first: each a list of Debian packages (for
+    /// each native platform's architecture), with what they depend on.
+    #[serde(default)]
+    base: Option<Vec<Vec<PackageName>>>,
 }
 
 /// A file placed in an image.
@@ -54,6 +59,9 @@ pub struct PlatformImage {
     /// image is assembled, so a binary changed after the build is never shipped.
     pub artifact: Artifact,
     pub args: Vec<String>,
+    /// The definition's base, prepared for this platform (by the `debian-base` crate) before
+    /// the image is assembled; `None` until then, and for images without a base.
+    pub base: Option<PreparedBase>,
 }
 
 /// One image index to build: `<workload>-<language>` over its platforms.
@@ -66,6 +74,8 @@ pub struct ImageSpec {
     pub platforms: Vec<PlatformImage>,
     pub files: Vec<ImageFile>,
     pub dirs: Vec<String>,
+    /// The base layers the definition names (native platforms only).
+    pub base: Option<BaseSpec>,
     /// The definition it came from, for error messages.
     pub definition: PathBuf,
 }
@@ -222,6 +232,15 @@ fn parse_definition(text: &str, path: &Path, build: &Build) -> Result<Vec<ImageS
             source: resolve(source)?,
         });
     }
+    let base = def.base.map(BaseSpec::new).transpose()?;
+    if base.is_some()
+        && let Some(wasm) = platforms.iter().find(|p| p.is_wasm())
+    {
+        bail!(
+            "`base` holds Debian packages for Linux platforms, and {} has none: define the wasm image in a definition without `base`",
+            wasm.oci_platform()
+        );
+    }
     let mut dirs = BTreeSet::new();
     for d in &def.dirs {
         check_image_path(d, "directory")?;
@@ -257,6 +276,7 @@ fn parse_definition(text: &str, path: &Path, build: &Build) -> Result<Vec<ImageS
                 },
                 artifact,
                 args: def.args.clone(),
+                base: None,
             });
         }
         specs.push(ImageSpec {
@@ -266,6 +286,7 @@ fn parse_definition(text: &str, path: &Path, build: &Build) -> Result<Vec<ImageS
             platforms: images,
             files: files.clone(),
             dirs: dirs.iter().cloned().collect(),
+            base: base.clone(),
             definition: path.to_owned(),
         });
     }
@@ -343,6 +364,28 @@ dirs = ["/out"]
     }
 
     #[test]
+    fn reads_a_base_of_debian_packages() {
+        let dir = setup();
+        let text = GOOD.replace("\"wasip1/wasm\", ", "").replace(
+            "dirs =",
+            "base = [[\"libc6\"], [\"g++\", \"make\"]]\ndirs =",
+        );
+        let specs = parse(&text, dir.path()).unwrap();
+        let base = specs[0].base.as_ref().unwrap();
+        let names: Vec<Vec<&str>> = base
+            .layers
+            .iter()
+            .map(|l| l.iter().map(|p| p.as_str()).collect())
+            .collect();
+        assert_eq!(names, vec![vec!["libc6"], vec!["g++", "make"]]);
+        assert!(
+            specs[0].platforms.iter().all(|p| p.base.is_none()),
+            "not prepared yet"
+        );
+        assert!(parse(GOOD, dir.path()).unwrap()[0].base.is_none());
+    }
+
+    #[test]
     fn refuses_bad_definitions() {
         let dir = setup();
         let cases = [
@@ -391,6 +434,20 @@ dirs = ["/out"]
                 "there is no go implementation of facedetect",
             ),
             ("workload = ".to_string(), "string"),
+            (
+                GOOD.replace("dirs =", "base = [[\"libc6\"]]\ndirs ="),
+                "`base` holds Debian packages for Linux platforms, and wasip1/wasm has none",
+            ),
+            (
+                GOOD.replace("\"wasip1/wasm\", ", "")
+                    .replace("dirs =", "base = [[\"libc6:arm64\"]]\ndirs ="),
+                "\"libc6:arm64\" is not a Debian package name",
+            ),
+            (
+                GOOD.replace("\"wasip1/wasm\", ", "")
+                    .replace("dirs =", "base = [[\"libc6\"], []]\ndirs ="),
+                "layer 2 of `base` names no package",
+            ),
         ];
         for (text, expected) in cases {
             let err = format!("{:#}", parse(&text, dir.path()).unwrap_err());

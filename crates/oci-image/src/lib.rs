@@ -3,6 +3,7 @@
 //! OCI image layout, reproducibly.
 
 pub mod assemble;
+pub mod base;
 pub mod definition;
 pub mod layer;
 pub mod layout;

@@ -138,6 +138,17 @@ impl Platform {
         }
     }
 
+    /// Debian's name for a native platform's architecture (`dpkg --print-architecture`, the
+    /// `:arch` of a multi-arch package name).
+    pub const fn debian_arch(self) -> Option<&'static str> {
+        match self {
+            Platform::Amd64 => Some("amd64"),
+            Platform::Arm64 => Some("arm64"),
+            Platform::Riscv64 => Some("riscv64"),
+            Platform::Wasm => None,
+        }
+    }
+
     /// The platform this code was compiled for, by the same names.
     pub const fn current() -> Platform {
         #[cfg(target_arch = "x86_64")]

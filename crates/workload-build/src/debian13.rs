@@ -42,12 +42,7 @@ impl Mirror {
     /// (e.g. `bookworm`, not `bookworm-security`), in `sources.list.d/*.sources` (deb822) or
     /// `sources.list` and `sources.list.d/*.list` (one-line).
     pub fn of_machine() -> Result<Mirror> {
-        let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
-        let codename = os_release
-            .lines()
-            .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
-            .map(|v| v.trim_matches('"').to_owned())
-            .context("/etc/os-release names no VERSION_CODENAME: not a Debian release apt knows")?;
+        let codename = machine_codename()?;
         let mut files: Vec<PathBuf> = std::fs::read_dir(SOURCES_PARTS)
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
@@ -150,6 +145,17 @@ impl Mirror {
         }
         s
     }
+}
+
+/// The machine's Debian release by its code name (`bookworm`), from `/etc/os-release`: the
+/// suite of the mirror [`Mirror::of_machine`] finds.
+pub fn machine_codename() -> Result<String> {
+    let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    os_release
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|v| v.trim_matches('"').to_owned())
+        .context("/etc/os-release names no VERSION_CODENAME: not a Debian release apt knows")
 }
 
 /// What [`ensure`] did.
