@@ -79,7 +79,10 @@ fn copy_definitions(dest: &Path) {
     std::fs::create_dir(dest).unwrap();
     for e in std::fs::read_dir(images_dir()).unwrap() {
         let p = e.unwrap().path();
-        std::fs::copy(&p, dest.join(p.file_name().unwrap())).unwrap();
+        // The definitions, not the other sets' directories (images/unoptimized).
+        if p.is_file() {
+            std::fs::copy(&p, dest.join(p.file_name().unwrap())).unwrap();
+        }
     }
 }
 
@@ -205,6 +208,52 @@ fn a_binary_changed_after_the_build_is_refused_and_nothing_is_written() {
         assert!(!dest.exists(), "no layout written");
         assert!(!tmp.path().join(".oci.partial").exists(), "no staging left");
     }
+}
+
+/// The `unoptimized` set (`build-images --set unoptimized`): matmul in each language on its
+/// Debian toolchain, native platforms only, every image sharing the C library's layer.
+#[test]
+fn the_unoptimized_set_puts_each_language_on_its_toolchain() {
+    let build = tempfile::tempdir().unwrap();
+    stand_in_build(build.path());
+    let specs = load_definitions(&images_dir().join("unoptimized"), build.path())
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let bases: Vec<(String, Vec<Vec<String>>)> = specs
+        .iter()
+        .map(|s| {
+            assert_eq!(
+                s.platforms.iter().map(|p| p.platform).collect::<Vec<_>>(),
+                [Platform::Amd64, Platform::Arm64],
+                "{}",
+                s.name
+            );
+            let layers = s
+                .base
+                .as_ref()
+                .unwrap()
+                .layers
+                .iter()
+                .map(|l| l.iter().map(|p| p.to_string()).collect())
+                .collect();
+            (s.name.clone(), layers)
+        })
+        .collect();
+    let layers = |l: &[&[&str]]| -> Vec<Vec<String>> {
+        l.iter()
+            .map(|l| l.iter().map(|p| p.to_string()).collect())
+            .collect()
+    };
+    assert_eq!(
+        bases,
+        vec![
+            ("matmul-cpp".into(), layers(&[&["libc6"], &["g++"]])),
+            ("matmul-go".into(), layers(&[&["libc6"], &["golang-go"]])),
+            (
+                "matmul-rust".into(),
+                layers(&[&["libc6"], &["rustc", "cargo"]])
+            ),
+        ]
+    );
 }
 
 /// Every file of a layout, by relative path, with its bytes.

@@ -208,14 +208,37 @@ struct BenchArgs {
     links_file: PathBuf,
 }
 
+/// An image set besides the scratch images of images/*.toml.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ImageSet {
+    /// The study's §5.1 non-optimized native images: each workload on a base of real Debian
+    /// packages (its language's toolchain, as a Dockerfile without a multi-stage build ships
+    /// it), images/unoptimized/*.toml, linux/amd64 and linux/arm64/v8.
+    Unoptimized,
+}
+
+impl ImageSet {
+    fn name(self) -> &'static str {
+        match self {
+            ImageSet::Unoptimized => "unoptimized",
+        }
+    }
+}
+
 #[derive(clap::Args)]
 struct ImagesArgs {
-    /// Where to write the OCI image layout (default <build-dir>/oci).
+    /// Where to write the OCI image layout (default <build-dir>/oci, or <build-dir>/oci-<set>
+    /// with --set).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// The image definitions.
-    #[arg(long, default_value_os_t = workspace_root().join("images"))]
-    images: PathBuf,
+    /// The image definitions (default images/, or images/<set> with --set).
+    #[arg(long)]
+    images: Option<PathBuf>,
+    /// Build an image set other than the scratch images: `unoptimized` (images on Debian
+    /// toolchain bases; their packages are fetched from this machine's Debian mirror into
+    /// <build-dir>/debian-base and their layers cached there).
+    #[arg(long, value_name = "SET")]
+    set: Option<ImageSet>,
     /// Layer compression: gzip or zstd.
     #[arg(long, default_value = "gzip")]
     compression: Compression,
@@ -361,9 +384,16 @@ fn source_date_epoch(workspace: &Path) -> Result<u64> {
 }
 
 fn build_images(workspace: &Path, build_dir: &Path, args: &ImagesArgs) -> Result<()> {
-    let out = args.out.clone().unwrap_or_else(|| build_dir.join("oci"));
+    let out = args.out.clone().unwrap_or_else(|| match args.set {
+        Some(set) => build_dir.join(format!("oci-{}", set.name())),
+        None => build_dir.join("oci"),
+    });
     let out = std::path::absolute(out)?;
-    let specs = oci_image::load_definitions(&args.images, build_dir)?;
+    let definitions = args.images.clone().unwrap_or_else(|| match args.set {
+        Some(set) => workspace.join("images").join(set.name()),
+        None => workspace.join("images"),
+    });
+    let mut specs = oci_image::load_definitions(&definitions, build_dir)?;
     let options = BuildOptions {
         compression: args.compression,
         source_date_epoch: source_date_epoch(workspace)?,
@@ -377,6 +407,9 @@ fn build_images(workspace: &Path, build_dir: &Path, args: &ImagesArgs) -> Result
         out.display()
     ));
     let started = std::time::Instant::now();
+    // Base layers (definitions with `base`) before anything is written: a package that does
+    // not exist fails here, and the layout stays as it was.
+    debian_base::prepare(&mut specs, &options, build_dir, &mut |l| log(l))?;
     let built = oci_image::build_layout(&specs, &options, &out, &mut |l| log(l))?;
     log(&format!(
         "wrote {} image indexes ({} manifests) in {:.2}s",
