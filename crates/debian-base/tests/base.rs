@@ -353,6 +353,38 @@ fn an_image_on_a_base_has_its_layers_below_its_own_and_lists_the_packages() {
         // The image's own layer holds the workload alone.
         let (_, own) = read_layer(&layout.blob(&layers[2]).unwrap());
         assert_eq!(own.keys().collect::<Vec<_>>(), ["matmul"]);
+
+        // The floor's strict unpacker takes the layers, and the root they make runs the
+        // base's dynamically linked hello with the base's own C library.
+        let root = tmp.path().join(format!("root-{platform}"));
+        let mut unpacker =
+            oci_image::unpack::Unpacker::new(&root, diff_ids, oci_image::unpack::Limits::default());
+        for layer in layers {
+            unpacker
+                .layer_file(&layout.blob_path(layer), Some(Compression::Gzip))
+                .unwrap_or_else(|e| panic!("{platform}: {e:#}"));
+        }
+        assert!(root.join("matmul").is_file());
+        let out = match platform::host::native() == Some(platform) {
+            true => Command::new("chroot")
+                .arg(&root)
+                .arg("/usr/bin/hello")
+                .output()
+                .unwrap(),
+            // Under qemu-user, the program's loader and libraries taken from the root.
+            false => Command::new(platform.qemu_user().unwrap())
+                .arg("-L")
+                .arg(&root)
+                .arg(root.join("usr/bin/hello"))
+                .output()
+                .unwrap(),
+        };
+        assert!(
+            out.status.success(),
+            "{platform}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, world!\n");
     }
 }
 
