@@ -29,13 +29,31 @@ pub struct SizeRow {
     pub reduction_pct: f64,
     /// For the wasm entry: its OCI size over the amd64 entry's.
     pub wasm_to_native: Option<f64>,
+    /// The entry sits on base layers of Debian packages (a definition's `base`, the
+    /// `unoptimized` set): the study's figure for it is §5.1's, not its Tables 2–4.
+    #[serde(default)]
+    pub on_base: bool,
 }
 
 impl SizeRow {
     /// The study's figure for the same workload, language and platform, if it published one.
     /// Its Table 4 measured one face detection image, in C++: only facedetect-cpp has one.
     pub fn study(&self) -> Option<&'static SizeFigure> {
+        if self.on_base {
+            return None;
+        }
         study::size(self.image.workload, self.image.language, self.platform)
+    }
+
+    /// For an entry on a base: the study's §5.1 non-optimized image of the same language
+    /// (matmul only; one size per language, its platform not said).
+    pub fn study_unoptimized(&self) -> Option<&'static study::UnoptimizedImage> {
+        if !self.on_base || self.image.workload != study::UNOPTIMIZED_WORKLOAD {
+            return None;
+        }
+        study::UNOPTIMIZED_IMAGES
+            .iter()
+            .find(|i| i.language == self.image.language)
     }
 }
 
@@ -75,6 +93,10 @@ pub fn measure(layout: &Layout) -> Result<Vec<SizeRow>> {
                     None => blob.len() as u64,
                 };
             }
+            let on_base = manifest
+                .annotations()
+                .as_ref()
+                .is_some_and(|a| a.contains_key(crate::base::BASE_PACKAGES_ANNOTATION));
             let metadata = manifest.config().size() + m.size() + share;
             let oci = layer_bytes + manifest.config().size() + m.size();
             rows.push(SizeRow {
@@ -86,6 +108,7 @@ pub fn measure(layout: &Layout) -> Result<Vec<SizeRow>> {
                 metadata_bytes: metadata,
                 reduction_pct: (1.0 - oci as f64 / host as f64) * 100.0,
                 wasm_to_native: None,
+                on_base,
             });
         }
         let amd64 = rows[first..]
@@ -141,6 +164,10 @@ pub fn render(rows: &[SizeRow]) -> String {
                 .unwrap_or_default(),
             study
                 .map(|f| format!("{:.2}", f.host_kb))
+                .or_else(|| {
+                    r.study_unoptimized()
+                        .map(|i| format!("{:.2}", i.size_bytes as f64 / 1000.0))
+                })
                 .unwrap_or_default(),
             study
                 .and_then(|f| f.oci_kb)
@@ -150,6 +177,17 @@ pub fn render(rows: &[SizeRow]) -> String {
                 .and_then(|f| f.reduction_pct)
                 .map(|x| format!("{x:.1}"))
                 .unwrap_or_default(),
+        );
+    }
+    if rows.iter().any(|r| r.study_unoptimized().is_some()) {
+        let _ = writeln!(
+            s,
+            "study §5.1 (non-optimized images, one size per language as printed, host or registry not said): {}; ours are on Debian packages (the definitions' `base`)",
+            study::UNOPTIMIZED_IMAGES
+                .iter()
+                .map(|i| format!("{} {} ({})", i.study_language, i.printed_size, i.base))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     if rows
@@ -182,8 +220,16 @@ pub fn to_csv(rows: &[SizeRow]) -> String {
             r.wasm_to_native
                 .map(|x| format!("{x:.4}"))
                 .unwrap_or_default(),
-            study.map(|f| f.table.name()).unwrap_or_default(),
-            study.map(|f| f.host_kb.to_string()).unwrap_or_default(),
+            study
+                .map(|f| f.table.name())
+                .or(r.study_unoptimized().map(|_| "§5.1"))
+                .unwrap_or_default(),
+            study
+                .map(|f| f.host_kb.to_string())
+                .or(r
+                    .study_unoptimized()
+                    .map(|i| (i.size_bytes as f64 / 1000.0).to_string()))
+                .unwrap_or_default(),
             study
                 .and_then(|f| f.oci_kb)
                 .map(|x| x.to_string())
@@ -264,6 +310,7 @@ mod tests {
             metadata_bytes: 900,
             reduction_pct: (1.0 - 1.0 / 3.0) * 100.0,
             wasm_to_native: platform.is_wasm().then_some(0.1 / 0.3),
+            on_base: false,
         }
     }
 
@@ -341,6 +388,49 @@ mod tests {
             "{table}"
         );
         assert!(table.contains(study::STUDY_GO_IS_TINYGO), "{table}");
+    }
+
+    /// An entry on a base is compared with §5.1's non-optimized image of its language, never
+    /// with the scratch images of Tables 2–4.
+    #[test]
+    fn entries_on_a_base_take_the_studys_unoptimized_figures() {
+        let on_base = |image: &str, platform| SizeRow {
+            on_base: true,
+            ..row(image, platform, 90_000_000)
+        };
+        let cpp = on_base("matmul-cpp", Platform::Amd64);
+        assert!(cpp.study().is_none());
+        assert_eq!(cpp.study_unoptimized().unwrap().size_bytes, 433_000_000);
+        let rust = on_base("matmul-rust", Platform::Arm64);
+        assert_eq!(rust.study_unoptimized().unwrap().printed_size, "927 MB");
+        assert!(
+            on_base("sort-rust", Platform::Amd64)
+                .study_unoptimized()
+                .is_none()
+        );
+        assert!(
+            row("matmul-cpp", Platform::Amd64, 90_000)
+                .study_unoptimized()
+                .is_none()
+        );
+        let table = render(&[cpp.clone(), rust]);
+        assert!(
+            table.contains("433000.00") && table.contains("927000.00"),
+            "{table}"
+        );
+        assert!(
+            table.contains("Go 1.55 GB (tinygo/tinygo:latest)"),
+            "{table}"
+        );
+        assert!(
+            !table.contains("735.43"),
+            "Table 3's scratch figure: {table}"
+        );
+        let csv = to_csv(&[cpp]);
+        assert!(
+            csv.lines().nth(1).unwrap().ends_with(",§5.1,433000,,"),
+            "{csv}"
+        );
     }
 
     #[test]
