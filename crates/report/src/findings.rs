@@ -3,7 +3,7 @@
 //! the data supports or contradicts.
 
 use crate::data::{Data, Entry, image_order};
-use crate::num::{f2, kb, ratio, signed};
+use crate::num::{f2, geo_text, kb, ratio, signed};
 use crate::semantics::{self, StartKind, start_kind, variant_label};
 use catalog::{ImageName, Language};
 use oci_image::sizes::SizeRow;
@@ -128,23 +128,6 @@ fn geo_pct_text(g: &GeoMean) -> String {
             g.n
         ),
         None => format!("{} of native ({} image: no interval)", pct(g.value), g.n),
-    }
-}
-
-fn geo_text(g: &GeoMean) -> String {
-    match g.ci {
-        Some((lo, hi)) => format!(
-            "{} (95% CI {}–{}, {} images)",
-            ratio(g.value),
-            ratio(lo),
-            ratio(hi),
-            g.n
-        ),
-        None => format!(
-            "{} ({} image: no interval across images)",
-            ratio(g.value),
-            g.n
-        ),
     }
 }
 

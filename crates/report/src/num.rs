@@ -35,6 +35,24 @@ pub fn ratio(x: f64) -> String {
     }
 }
 
+/// A geometric mean of ratios across images with its 95% CI, as the findings and tables word it.
+pub fn geo_text(g: &stats::GeoMean) -> String {
+    match g.ci {
+        Some((lo, hi)) => format!(
+            "{} (95% CI {}–{}, {} images)",
+            ratio(g.value),
+            ratio(lo),
+            ratio(hi),
+            g.n
+        ),
+        None => format!(
+            "{} ({} image: no interval across images)",
+            ratio(g.value),
+            g.n
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

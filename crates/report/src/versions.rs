@@ -8,10 +8,10 @@
 use crate::data::Data;
 use crate::figures::platform_label;
 use crate::matrix::runtime_heading;
-use crate::num::{f2, ratio};
+use crate::num::{f2, geo_text, ratio};
 use crate::tables::{header, row};
 use records::{CellId, GroupSummary, Mode, Platform, Runtime, Variant};
-use stats::{GeoMean, Summary, geo_mean};
+use stats::{Summary, geo_mean};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -66,24 +66,6 @@ fn stat(s: Option<&Summary>) -> String {
 /// newer/older of the medians, where both have one.
 fn median_ratio(newer: Option<&Summary>, older: Option<&Summary>) -> Option<f64> {
     Some(newer?.median / older?.median)
-}
-
-/// A geometric mean of ratios across images, worded as the findings word theirs.
-fn geo_text(g: &GeoMean) -> String {
-    match g.ci {
-        Some((lo, hi)) => format!(
-            "{} (95% CI {}–{}, {} images)",
-            ratio(g.value),
-            ratio(lo),
-            ratio(hi),
-            g.n
-        ),
-        None => format!(
-            "{} ({} image: no interval across images)",
-            ratio(g.value),
-            g.n
-        ),
-    }
 }
 
 /// The cells both releases measured with a verified run, in the newer one's table order.
