@@ -163,7 +163,10 @@ pub enum Precompile {
     /// The start loaded code compiled ahead of it (the shim: `loaded precompiled module`; or,
     /// where the start did not get that far, the shim compiled the module's layer ahead of
     /// it: `precompiled layer` or a new label; the floor: its start from code compiled ahead
-    /// of time ran the wasm entry).
+    /// of time ran the wasm entry). The matrix pulls fresh, so the shim's compilation of the
+    /// layer happens within the same `ctr run` (at task creation, before the module starts):
+    /// this says the runtime precompiles, not that the attempt's start was cheap (the bench's
+    /// cached `wasmtime-shim-precompiled` rows time that).
     Precompiled,
     /// The start compiled the module (the shim: `compiled module`), nothing compiled ahead.
     CompiledAtStart,

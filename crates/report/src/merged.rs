@@ -40,9 +40,10 @@ pub struct MergedInputs {
 pub const SELECTION_NOTE: &str = "Each architecture's bars come from a host that runs it \
 natively when one of the inputs does, else from one that ran it under qemu-user (marked qemu); \
 a host whose bench itself ran under qemu-user (a bench built for another architecture) comes \
-after one whose bench ran natively. Wasm bars stay per host, labelled with the architecture the \
-host's bench ran as, marked qemu when the bench ran emulated: its wasmtime's code ran under \
-qemu-user too.";
+after one whose bench ran natively. Wasm bars stay per host, labelled with the architecture their \
+code ran as: the floor's wasmtime runs in the bench's own process, so under a bench that ran \
+emulated it is marked qemu with the bench's architecture; containerd's and Docker's wasm ran in \
+our shim, built for the machine, natively.";
 
 /// Which host measured a results directory: a machine and the platform its bench ran as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,10 +82,17 @@ impl HostRuns {
         self.host().is_some_and(|h| h.bench_emulated)
     }
 
-    /// The architecture this host's wasm ran as: the bench's (its wasmtime generated code for
-    /// it), else the machine's.
-    fn wasm_arch(&self) -> Option<Platform> {
-        self.host().and_then(|h| h.bench_platform.or(h.native))
+    /// The architecture a runtime's wasm ran as on this host. The floor runs wasmtime in the
+    /// bench's own process, so under an emulated bench its runs are emulated and its code the
+    /// bench's architecture; our shim is built for the machine, so containerd's and Docker's
+    /// wasm ran natively whatever the bench ran as. The runs' own `emulated` says which.
+    fn wasm_arch(&self, runtime: Runtime) -> Option<Platform> {
+        let host = self.host()?;
+        if self.data.emulated(runtime, Platform::Wasm) {
+            host.bench_platform.or(host.native)
+        } else {
+            host.native.or(host.bench_platform)
+        }
     }
 
     /// Why the runtime cannot run the platform on this host, where it measured anything (a
@@ -102,11 +110,11 @@ impl HostRuns {
 
     /// How this host ran a platform's runs, for the tables.
     fn how(&self, runtime: Runtime, platform: Platform) -> String {
-        let emulated = !platform.is_wasm() && self.data.emulated(runtime, platform);
+        let emulated = self.data.emulated(runtime, platform);
         match (emulated, self.bench_emulated()) {
             (false, false) => "native",
             (true, false) => "qemu-user",
-            (false, true) if platform.is_wasm() => "the bench itself under qemu-user",
+            (true, true) if platform.is_wasm() => "the bench itself under qemu-user",
             (false, true) => "native; the bench itself under qemu-user",
             (true, true) => "qemu-user; the bench itself under qemu-user",
         }
@@ -116,14 +124,13 @@ impl HostRuns {
     /// The label under a column of this host's runs of a platform: what ran, then the host,
     /// on two lines (tables join them with " · ", see [`one_line`]).
     fn section(&self, runtime: Runtime, platform: Platform) -> String {
-        let emulated = self.bench_emulated();
+        let emulated = self.data.emulated(runtime, platform);
         if platform.is_wasm() {
-            match self.wasm_arch() {
+            match self.wasm_arch(runtime) {
                 Some(arch) => format!("wasm on {}\n{}", platform_label(arch, emulated), self.label),
                 None => format!("wasm\n{}", self.label),
             }
         } else {
-            let emulated = emulated || self.data.emulated(runtime, platform);
             format!("{}\n{}", platform_label(platform, emulated), self.label)
         }
     }

@@ -64,8 +64,10 @@ fn stat(s: Option<&Summary>) -> String {
 }
 
 /// newer/older of the medians, where both have one.
+/// None when either median is not above 0 (a ratio of it would be infinite or undefined).
 fn median_ratio(newer: Option<&Summary>, older: Option<&Summary>) -> Option<f64> {
-    Some(newer?.median / older?.median)
+    let (newer, older) = (newer?.median, older?.median);
+    (newer > 0.0 && older > 0.0).then(|| newer / older)
 }
 
 /// The cells both releases measured with a verified run, in the newer one's table order.

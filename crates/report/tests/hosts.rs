@@ -85,7 +85,8 @@ fn riscv_vm() -> (Vec<RunRecord>, Environment) {
         .filter(|r| r.runtime == Runtime::Floor && !r.emulated)
         .map(|r| match r.platform {
             Platform::Amd64 => moved(r, Platform::Riscv64, true, 5.0, vm_id()),
-            p => moved(r, p, false, 5.0, vm_id()),
+            // The floor's wasmtime runs in the bench's process: emulated with it.
+            p => moved(r, p, p.is_wasm(), 5.0, vm_id()),
         })
         .collect();
     let mut env = fixture::environment();

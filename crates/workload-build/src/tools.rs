@@ -143,6 +143,13 @@ pub fn build_into(
     let marker_partial = dir.join(format!("{}.profile.partial", tool.binary));
     std::fs::write(&marker_partial, profile.name())
         .with_context(|| format!("cannot write {}", marker_partial.display()))?;
+    // The old marker goes first: a crash between the two renames leaves a binary of unknown
+    // profile, never one the marker misnames.
+    match std::fs::remove_file(&marker) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot remove {}", marker.display())),
+    }
     std::fs::rename(&partial, &installed)
         .with_context(|| format!("cannot install {}", installed.display()))?;
     std::fs::rename(&marker_partial, &marker)
