@@ -9,13 +9,18 @@ use oci_image::base::{BASE_PACKAGES_ANNOTATION, PreparedBase};
 use oci_image::layer::{Compression, sha256_digest};
 use oci_image::{BuildOptions, ImageSpec, Layout, build_layout, load_definitions};
 use platform::Platform;
+use runtime_daemons::deadline::output_within;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 use workload_build::manifest::MANIFEST_FILE;
 use workload_build::{Artifact, BuildManifest, Language, Workload, artifact_path, workloads_dir};
 
 const BASE: &str = r#"[["busybox-static"], ["hello"]]"#;
+
+/// Each command the tests run ends within this (they take milliseconds).
+const DEADLINE: Duration = Duration::from_secs(60);
 
 /// A build directory holding stand-in matmul-rust binaries for amd64 and arm64, listed in its
 /// manifest, and a definitions directory with matmul-rust on `base`. Returns both.
@@ -138,12 +143,16 @@ fn installed_sizes() -> BTreeMap<(String, String, String), u64> {
         if path.extension().is_none_or(|e| e != "deb") {
             continue;
         }
-        let out = Command::new("dpkg-deb")
-            .arg("-f")
-            .arg(&path)
-            .args(["Package", "Version", "Architecture", "Installed-Size"])
-            .output()
-            .unwrap();
+        let out = output_within(
+            Command::new("dpkg-deb").arg("-f").arg(&path).args([
+                "Package",
+                "Version",
+                "Architecture",
+                "Installed-Size",
+            ]),
+            DEADLINE,
+        )
+        .unwrap();
         assert!(out.status.success(), "{}", path.display());
         let text = String::from_utf8(out.stdout).unwrap();
         let field = |name: &str| {
@@ -365,20 +374,20 @@ fn an_image_on_a_base_has_its_layers_below_its_own_and_lists_the_packages() {
                 .unwrap_or_else(|e| panic!("{platform}: {e:#}"));
         }
         assert!(root.join("matmul").is_file());
-        let out = match platform::host::native() == Some(platform) {
-            true => Command::new("chroot")
-                .arg(&root)
-                .arg("/usr/bin/hello")
-                .output()
-                .unwrap(),
+        let mut hello = match platform::host::native() == Some(platform) {
+            true => {
+                let mut c = Command::new("chroot");
+                c.arg(&root).arg("/usr/bin/hello");
+                c
+            }
             // Under qemu-user, the program's loader and libraries taken from the root.
-            false => Command::new(platform.qemu_user().unwrap())
-                .arg("-L")
-                .arg(&root)
-                .arg(root.join("usr/bin/hello"))
-                .output()
-                .unwrap(),
+            false => {
+                let mut c = Command::new(platform.qemu_user().unwrap());
+                c.arg("-L").arg(&root).arg(root.join("usr/bin/hello"));
+                c
+            }
         };
+        let out = output_within(&mut hello, DEADLINE).unwrap();
         assert!(
             out.status.success(),
             "{platform}: {}",
