@@ -7,6 +7,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use platform::Platform;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -64,6 +65,16 @@ enum Cmd {
     Bench(Passed),
     /// Write report.md and its charts from a bench's results.
     Report(Passed),
+    /// Cross-build `wnb` for real boards: static (glibc, +crt-static), stripped, release
+    /// binaries for linux/amd64, linux/arm64 and linux/riscv64 (or each --platform) into
+    /// <build-dir>/dist/<arch>/ with a SHA256SUMS, and our shim for this machine's own
+    /// platform (cross-building it needs the target's libseccomp). Each platform compiles the
+    /// whole dependency tree, wasmtime included: about 15 minutes each on two cores.
+    Dist {
+        /// A platform to build for (amd64, arm64, riscv64); repeat it. Default: all three.
+        #[arg(long = "platform", value_name = "PLATFORM")]
+        platforms: Vec<Platform>,
+    },
     /// Setup, build (the shim in the dev profile, which shares the tests' compiled
     /// dependencies), then run the whole test suite (`cargo test --workspace`).
     Test {
@@ -124,6 +135,20 @@ fn run(cli: Cli) -> Result<()> {
             wnb("bench", p)
         }
         Cmd::Report(p) => wnb("report", p),
+        Cmd::Dist { platforms } => {
+            let platforms = if platforms.is_empty() {
+                Platform::NATIVE.to_vec()
+            } else {
+                platforms
+            };
+            if let Some(p) = platforms.iter().find(|p| p.is_wasm()) {
+                bail!(
+                    "{p}: wnb runs on a machine, not as a wasm module; choose amd64, arm64 or riscv64"
+                );
+            }
+            setup(&workspace, &build_dir)?;
+            tools::dist(&workspace, &build_dir, &platforms, &mut |l| log(l)).map(drop)
+        }
         Cmd::Test { cargo_test_args } => {
             setup(&workspace, &build_dir)?;
             build(&workspace, &build_dir, ToolProfile::Dev)?;

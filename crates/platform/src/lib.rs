@@ -87,6 +87,19 @@ impl Platform {
         }
     }
 
+    /// The Rust target our own tools (`wnb`, the shim) are cross-built for, with Debian's cross
+    /// gcc as C compiler and linker: glibc linked fully statically (`+crt-static`), since
+    /// their C dependencies (aws-lc, zstd) need a C toolchain for the target and Debian ships
+    /// no musl cross compiler. `None` for wasm.
+    pub const fn tool_target(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Platform::Amd64 => Some(("x86_64-unknown-linux-gnu", "x86_64-linux-gnu-gcc")),
+            Platform::Arm64 => Some(("aarch64-unknown-linux-gnu", "aarch64-linux-gnu-gcc")),
+            Platform::Riscv64 => Some(("riscv64gc-unknown-linux-gnu", "riscv64-linux-gnu-gcc")),
+            Platform::Wasm => None,
+        }
+    }
+
     /// `(GOOS, GOARCH)` for the Go toolchain.
     pub const fn go_os_arch(self) -> (&'static str, &'static str) {
         match self {
@@ -210,6 +223,8 @@ impl fmt::Display for UnknownPlatform {
         f.write_str("unknown platform: expected one of amd64, arm64, riscv64, wasm (or linux/amd64, linux/arm64[/v8], linux/riscv64, wasip1/wasm)")
     }
 }
+
+impl core::error::Error for UnknownPlatform {}
 
 impl FromStr for Platform {
     type Err = UnknownPlatform;

@@ -147,7 +147,7 @@ pub fn link(data: &Data) -> String {
 pub const NETWORK_NOT_REPRODUCED: &str = "the study pulled from Docker Hub over its machines' own \
 links; that network is not reproduced by these pulls, so they compare registries and clients, \
 not the study's network (the `cloud-registry` link profile of `bench --link` stands in for it, \
-and the pull claim is judged over it on its own)";
+and a sweep over it judges the pull claim there on its own)";
 
 #[cfg(test)]
 mod tests {

@@ -55,7 +55,7 @@ pub fn artifact_path(workload: Workload, language: Language, platform: Platform)
     PathBuf::from(platform.oci_arch()).join(format!("{workload}-{language}{ext}"))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -12,6 +12,7 @@
 //! The binaries themselves are run with the caller's environment, epoch included.
 
 use anyhow::{Context, Result, bail};
+use platform::Platform;
 use serde::Deserialize;
 use std::ffi::OsString;
 use std::io::BufRead;
@@ -88,6 +89,58 @@ pub fn build(workspace: &Path, tool: Tool, profile: ToolProfile) -> Result<PathB
     if profile == ToolProfile::Release {
         cmd.arg("--release");
     }
+    run_cargo(cmd, tool, profile)
+}
+
+/// Builds `tool` in release for `platform`'s [`Platform::tool_target`], static (glibc with
+/// `+crt-static`) and stripped, with Debian's cross gcc compiling its C dependencies and
+/// linking it: a binary to copy onto a board of that architecture. The Rust target is added
+/// with rustup when missing.
+pub fn cross_build(workspace: &Path, tool: Tool, platform: Platform) -> Result<PathBuf> {
+    let (triple, gcc) = platform
+        .tool_target()
+        .with_context(|| format!("{} is not a machine to build {} for", platform, tool.binary))?;
+    if which::which(gcc).is_err() {
+        bail!("{gcc} is not installed: run `cargo xtask setup` (Debian's cross compilers)");
+    }
+    ensure_rust_target(triple)?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let mut cmd = Command::new(&cargo);
+    let upper = triple.to_uppercase().replace('-', "_");
+    cmd.current_dir(workspace)
+        .env_remove(EPOCH_VAR)
+        .env(format!("CARGO_TARGET_{upper}_LINKER"), gcc)
+        .env(format!("CC_{}", triple.replace('-', "_")), gcc)
+        // RUSTFLAGS with --target reaches the target's units only, never build scripts.
+        .env("RUSTFLAGS", "-C target-feature=+crt-static");
+    cmd.args(["rustc", "--package", tool.package, "--bin", tool.binary]);
+    cmd.args(["--release", "--target", triple]);
+    run_cargo(cmd, tool, ToolProfile::Release)
+}
+
+/// Adds a Rust target with rustup unless it is installed.
+fn ensure_rust_target(triple: &str) -> Result<()> {
+    let listed = runtime_daemons::deadline::output_within(
+        Command::new("rustup").args(["target", "list", "--installed"]),
+        std::time::Duration::from_secs(60),
+    )
+    .context("cannot ask rustup which targets are installed")?;
+    let installed = String::from_utf8_lossy(&listed.stdout);
+    if installed.lines().any(|l| l.trim() == triple) {
+        return Ok(());
+    }
+    let status = Command::new("rustup")
+        .args(["target", "add", triple])
+        .status()
+        .context("cannot run rustup")?;
+    if !status.success() {
+        bail!("`rustup target add {triple}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs a prepared `cargo rustc` and returns the executable it made.
+fn run_cargo(mut cmd: Command, tool: Tool, profile: ToolProfile) -> Result<PathBuf> {
     cmd.args(["--message-format", "json-render-diagnostics"]);
     if profile == ToolProfile::Release {
         cmd.args(["--", "-C", "strip=symbols"]);
@@ -155,6 +208,69 @@ pub fn build_into(
     std::fs::rename(&marker_partial, &marker)
         .with_context(|| format!("cannot write {}", marker.display()))?;
     Ok(installed)
+}
+
+/// Where `cargo xtask dist` writes a platform's binaries: `<build>/dist/<arch>/`.
+pub fn dist_dir(build_dir: &Path, platform: Platform) -> PathBuf {
+    build_dir.join("dist").join(platform.oci_arch())
+}
+
+/// The checksum file beside a platform's binaries, in `sha256sum`'s format.
+pub const CHECKSUMS: &str = "SHA256SUMS";
+
+/// Why our shim is built for the machine's own platform only.
+pub const SHIM_NOT_CROSS_BUILT: &str = "containerd-shim-wasm links the system's libseccomp \
+(libseccomp-sys), so a cross-built shim needs the target's libseccomp (Debian's \
+libseccomp-dev:<arch>, a multi-arch install this project does not make system-wide)";
+
+/// Builds the static `wnb` for each platform (and our shim for the machine's own, see
+/// [`SHIM_NOT_CROSS_BUILT`]) into [`dist_dir`], each directory with its [`CHECKSUMS`], written
+/// once every binary of it is in place. Returns the files written.
+pub fn dist(
+    workspace: &Path,
+    build_dir: &Path,
+    platforms: &[Platform],
+    log: &mut dyn FnMut(&str),
+) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    for &platform in platforms {
+        let dir = dist_dir(build_dir, platform);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut tools = vec![WNB];
+        if platform::host::native() == Some(platform) {
+            tools.push(SHIM);
+        } else {
+            log(&format!(
+                "{platform}: no {} ({SHIM_NOT_CROSS_BUILT})",
+                SHIM.binary
+            ));
+        }
+        let mut sums = String::new();
+        for tool in tools {
+            log(&format!("building {} for {platform}", tool.binary));
+            let built = cross_build(workspace, tool, platform)?;
+            let installed = dir.join(tool.binary);
+            let partial = dir.join(format!("{}.partial", tool.binary));
+            std::fs::copy(&built, &partial)
+                .with_context(|| format!("cannot copy {}", built.display()))?;
+            let bytes = std::fs::read(&partial)
+                .with_context(|| format!("cannot read {}", partial.display()))?;
+            sums += &format!("{}  {}\n", crate::builder::sha256_hex(&bytes), tool.binary);
+            std::fs::rename(&partial, &installed)
+                .with_context(|| format!("cannot install {}", installed.display()))?;
+            log(&format!("{} ({} bytes)", installed.display(), bytes.len()));
+            written.push(installed);
+        }
+        let checksums = dir.join(CHECKSUMS);
+        let partial = dir.join(format!("{CHECKSUMS}.partial"));
+        std::fs::write(&partial, sums)
+            .with_context(|| format!("cannot write {}", partial.display()))?;
+        std::fs::rename(&partial, &checksums)
+            .with_context(|| format!("cannot write {}", checksums.display()))?;
+        written.push(checksums);
+    }
+    Ok(written)
 }
 
 #[cfg(test)]
