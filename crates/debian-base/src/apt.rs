@@ -247,7 +247,10 @@ impl Apt {
                     name: name.clone(),
                     version: version.clone(),
                     architecture: field("Architecture")?.to_owned(),
-                    sha256: field("SHA256")?.to_owned(),
+                    // It names the downloaded file under our cache: only a SHA-256 may.
+                    sha256: sha256_field(field("SHA256")?).with_context(|| {
+                        format!("the index entry of {name} {version} has a malformed SHA256")
+                    })?,
                     installed_size_kib: field("Installed-Size")?
                         .parse()
                         .context("Installed-Size is not a number")?,
@@ -335,6 +338,12 @@ fn tail(text: &str) -> String {
     lines[lines.len().saturating_sub(6)..].join("\n")
 }
 
+/// A SHA-256 as the index gives it: 64 hexadecimal digits, returned in lowercase.
+fn sha256_field(value: &str) -> Option<String> {
+    (value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| value.to_ascii_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,6 +372,18 @@ mod tests {
         );
         assert_eq!(s.field("Package"), Some("hello"));
         assert_eq!(s.field("SHA256"), Some("ab12"));
+        // The field names a file of ours: anything but a SHA-256 is refused.
+        let hash = "AB".repeat(32);
+        assert_eq!(sha256_field(&hash), Some("ab".repeat(32)));
+        for bad in [
+            "ab12",
+            "../../etc/passwd",
+            &"g".repeat(64),
+            &"a".repeat(65),
+            "",
+        ] {
+            assert_eq!(sha256_field(bad), None, "{bad}");
+        }
         assert_eq!(s.field(" y continued"), None);
     }
 }

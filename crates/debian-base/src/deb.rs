@@ -73,7 +73,8 @@ pub fn add_tar(tar_bytes: &[u8], contents: &mut LayerContents) -> Result<()> {
         match kind {
             tar::EntryType::Directory => contents.dir_with_mode(&path, mode)?,
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let mut data = Vec::with_capacity(entry.size() as usize);
+                // The header's size is the package's word: reserve no more than a bound.
+                let mut data = Vec::with_capacity(entry.size().min(1 << 20) as usize);
                 entry
                     .read_to_end(&mut data)
                     .with_context(|| format!("cannot read {path}"))?;

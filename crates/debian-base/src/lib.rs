@@ -123,6 +123,46 @@ pub fn prepare_from(
     Ok(())
 }
 
+/// How long a build waits for another build of the same architecture's base to finish.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// Takes the exclusive lock on `file`, saying so while another build holds it, for at most
+/// `wait`.
+fn lock_within(
+    file: &std::fs::File,
+    path: &Path,
+    wait: std::time::Duration,
+    log: &mut dyn FnMut(&str),
+) -> Result<()> {
+    let deadline = std::time::Instant::now() + wait;
+    let mut said = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if !said {
+                    log(&format!(
+                        "waiting for {} (another build of this base is running)",
+                        path.display()
+                    ));
+                    said = true;
+                }
+                if std::time::Instant::now() >= deadline {
+                    bail!(
+                        "{} is still locked after {} s: another build of this base holds it; wait for it or stop it",
+                        path.display(),
+                        wait.as_secs()
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+    }
+}
+
 /// The private apt for `platform`, locked for this process (two builds sharing a cache take
 /// turns) and with a fresh index.
 fn open_apt(
@@ -139,8 +179,7 @@ fn open_apt(
     let lock_path = cache.join("apt").join(format!("{arch}.lock"));
     let lock = std::fs::File::create(&lock_path)
         .with_context(|| format!("cannot create {}", lock_path.display()))?;
-    lock.lock()
-        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    lock_within(&lock, &lock_path, LOCK_WAIT, log)?;
     let apt = Apt::new(&dir, platform, &source.mirror, &source.suite)?;
     log(&format!(
         "reading Debian {} ({arch}) from {}",
@@ -363,11 +402,19 @@ fn build_layer(
         std::fs::remove_dir_all(&staging)?;
     }
     std::fs::create_dir_all(&staging)?;
-    std::fs::write(staging.join(LAYER_BLOB), &blob)?;
-    std::fs::write(
-        staging.join(LAYER_RECORD),
-        serde_json::to_vec_pretty(&record)?,
-    )?;
+    let staged = std::fs::write(staging.join(LAYER_BLOB), &blob)
+        .and_then(|()| {
+            std::fs::write(
+                staging.join(LAYER_RECORD),
+                serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?,
+            )
+        })
+        .with_context(|| format!("cannot write the base layer into {}", staging.display()));
+    if let Err(e) = staged {
+        // Hundreds of MB for a toolchain's layer: never left behind half-written.
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
     if std::fs::rename(&staging, &dir).is_err() {
         std::fs::remove_dir_all(&staging)?;
         if !dir.join(LAYER_RECORD).is_file() {
