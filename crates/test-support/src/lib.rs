@@ -20,6 +20,19 @@ pub fn build_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("build"))
 }
 
+/// A build directory of a test's own under `tmp` (a bench keeps its daemons' state there)
+/// holding the real build's workloads, which the image definitions name.
+pub fn build_dir_with_workloads(tmp: &Path) -> PathBuf {
+    let build = tmp.join("build");
+    std::fs::create_dir(&build).unwrap();
+    std::os::unix::fs::symlink(
+        std::path::absolute(build_dir().join("workloads")).unwrap(),
+        build.join("workloads"),
+    )
+    .unwrap();
+    build
+}
+
 /// Writes into `defs` (created if needed) the repository's matmul definition with `n` as its
 /// argument instead of 100: `"0"` makes it exit with status 2, `"3000"` run for tens of
 /// seconds. Returns `defs`.

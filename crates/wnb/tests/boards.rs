@@ -40,13 +40,7 @@ fn bench_under_qemu(platform: Platform) {
         "latest",
         WasmLayerForm::InTarball,
     );
-    let build = tmp.path().join("build");
-    std::fs::create_dir(&build).unwrap();
-    std::os::unix::fs::symlink(
-        std::path::absolute(test_support::build_dir().join("workloads")).unwrap(),
-        build.join("workloads"),
-    )
-    .unwrap();
+    let build = test_support::build_dir_with_workloads(tmp.path());
     let results = tmp.path().join("results");
     // The emulator named explicitly: the test does not depend on a binfmt handler.
     let mut child = Command::new(qemu)

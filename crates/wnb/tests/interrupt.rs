@@ -62,15 +62,7 @@ fn sigint_stops_cleanly_and_resume_finishes_the_same_cells() {
         "latest",
         WasmLayerForm::InTarball,
     );
-    // A build directory of the test's own (the bench keeps its daemons' state there), with
-    // the workloads of the real build (the image definitions name their binaries).
-    let build = tmp.path().join("build");
-    std::fs::create_dir(&build).unwrap();
-    std::os::unix::fs::symlink(
-        std::path::absolute(test_support::build_dir().join("workloads")).unwrap(),
-        build.join("workloads"),
-    )
-    .unwrap();
+    let build = test_support::build_dir_with_workloads(tmp.path());
     let results = tmp.path().join("results");
     let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
 

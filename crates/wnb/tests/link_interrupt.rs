@@ -27,13 +27,7 @@ fn answers(addr: &str) -> bool {
 #[test]
 fn sigint_during_a_shaped_pass_removes_the_link_and_restores_the_registry() {
     let tmp = tempfile::tempdir().unwrap();
-    let build = tmp.path().join("build");
-    std::fs::create_dir(&build).unwrap();
-    std::os::unix::fs::symlink(
-        std::path::absolute(test_support::build_dir().join("workloads")).unwrap(),
-        build.join("workloads"),
-    )
-    .unwrap();
+    let build = test_support::build_dir_with_workloads(tmp.path());
     // The bench serves its local registry's storage (<build>/registry) over the link: put
     // matmul-rust there, through a registry of the test's own on a free port.
     let reg = local_registry::LocalRegistry::new(
