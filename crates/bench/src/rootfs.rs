@@ -32,8 +32,20 @@ pub fn file_in_root(root: &Path, path: &str) -> Result<PathBuf> {
     let how = OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let fd = openat2(std::os::fd::AsRawFd::as_raw_fd(&dir), path, how)
-        .with_context(|| format!("the image has no {path}"))?;
+    let fd = match openat2(std::os::fd::AsRawFd::as_raw_fd(&dir), path, how) {
+        Ok(fd) => fd,
+        // No fallback: resolving inside the root without the kernel's help is what openat2 is
+        // for. Seen with a cross-built wnb under Debian 12's qemu-user 7.2.
+        Err(nix::errno::Errno::ENOSYS) => bail!(
+            "cannot resolve {path} inside the image: openat2(2) is not available{} (Linux 5.6 or later has it)",
+            if platform::host::emulated() {
+                " to this bench, which runs under qemu-user (it does not emulate openat2)"
+            } else {
+                " on this kernel"
+            }
+        ),
+        Err(e) => return Err(e).with_context(|| format!("the image has no {path}")),
+    };
     // SAFETY: openat2 returned a new descriptor that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let resolved = std::fs::read_link(format!(

@@ -267,9 +267,16 @@ pub fn spawn_sandboxed(
         Some(&saved_mask),
         None,
     );
-    let pid = pid.context(
-        "cannot clone a sandboxed child for the entry point (the floor runtime needs root)",
-    )?;
+    let pid = pid.with_context(|| {
+        if platform::host::emulated() {
+            // Seen with a cross-built wnb under Debian 12's qemu-user 7.2: EINVAL.
+            "cannot clone a sandboxed child for the entry point: this bench runs under qemu-user, \
+             which does not emulate clone(2) with namespace flags; run the floor's native rows \
+             with a wnb built for this machine, or on the board itself"
+        } else {
+            "cannot clone a sandboxed child for the entry point (the floor runtime needs root)"
+        }
+    })?;
     restored.context("cannot restore the signal mask after the clone")?;
     drop((stdout_write, stderr_write, dev_null));
     let step = failed_step.load(Ordering::SeqCst);
