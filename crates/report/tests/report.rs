@@ -4,6 +4,8 @@
 
 mod fixture;
 
+use fixture::{section, svg_texts};
+
 use report::{ReportInputs, newest_results_dir, write_report};
 use std::path::PathBuf;
 
@@ -64,31 +66,6 @@ impl Bench {
     fn chart(&self, stem: &str) -> String {
         std::fs::read_to_string(self.dir.join("charts").join(format!("{stem}.svg"))).unwrap()
     }
-}
-
-/// The contents of every `<text>` element.
-fn svg_texts(svg: &str) -> Vec<String> {
-    svg.split("<text")
-        .skip(1)
-        .filter_map(|t| {
-            let body = &t[t.find('>')? + 1..];
-            Some(body[..body.find("</text>")?].trim().to_owned())
-        })
-        .collect()
-}
-
-/// The markdown from a heading to the next heading of the same or a higher level.
-fn section<'a>(md: &'a str, heading: &str) -> &'a str {
-    let start = md
-        .find(heading)
-        .unwrap_or_else(|| panic!("no {heading:?} in {md}"));
-    let level = heading.chars().take_while(|c| *c == '#').count();
-    let rest = &md[start + heading.len()..];
-    let end = rest
-        .match_indices("\n#")
-        .find(|(i, _)| rest[i + 1..].chars().take_while(|c| *c == '#').count() <= level)
-        .map_or(rest.len(), |(i, _)| i);
-    &rest[..end]
 }
 
 #[test]
