@@ -74,6 +74,11 @@ enum Cmd {
         /// A platform to build for (amd64, arm64, riscv64); repeat it. Default: all three.
         #[arg(long = "platform", value_name = "PLATFORM")]
         platforms: Vec<Platform>,
+        /// Then package them as the scratch multi-platform image `wnb` (entry point /wnb) in
+        /// <build-dir>/oci-wnb (`wnb dist-image`); `cargo xtask push --layout
+        /// build/oci-wnb` pushes it.
+        #[arg(long)]
+        image: bool,
     },
     /// Setup, build (the shim in the dev profile, which shares the tests' compiled
     /// dependencies), then run the whole test suite (`cargo test --workspace`).
@@ -83,7 +88,10 @@ enum Cmd {
         cargo_test_args: Vec<String>,
     },
     /// The main job, end to end: setup, build, build the images (and the module-layer form),
-    /// push them to the local registry, bench them and write the report.
+    /// push them to the local registry, bench them and write the report; then the study's
+    /// §5.1 unoptimized set (native images on Debian toolchain bases against the scratch wasm
+    /// images), built, pushed and benched with 3 runs a cell into a results directory of its
+    /// own, whose report holds Figure 6.
     All {
         /// Layer compression of the images: gzip or zstd.
         #[arg(long, default_value = "gzip")]
@@ -95,6 +103,8 @@ enum Cmd {
 const WASM_LAYER_LAYOUT: &str = "oci-wasm-layer";
 const WASM_LAYER_TAG: &str = "wasm-layer";
 const SHIM_DIR: &str = "shim";
+/// The image set of the study's §5.1 (`wnb build-images --set`).
+const UNOPTIMIZED_SET: &str = "unoptimized";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -135,7 +145,7 @@ fn run(cli: Cli) -> Result<()> {
             wnb("bench", p)
         }
         Cmd::Report(p) => wnb("report", p),
-        Cmd::Dist { platforms } => {
+        Cmd::Dist { platforms, image } => {
             let platforms = if platforms.is_empty() {
                 Platform::NATIVE.to_vec()
             } else {
@@ -147,7 +157,15 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
             setup(&workspace, &build_dir)?;
-            tools::dist(&workspace, &build_dir, &platforms, &mut |l| log(l)).map(drop)
+            tools::dist(&workspace, &build_dir, &platforms, &mut |l| log(l))?;
+            if !image {
+                return Ok(());
+            }
+            let mut args: Vec<OsString> = vec!["dist-image".into()];
+            for p in &platforms {
+                args.extend(["--platform".into(), p.oci_arch().into()]);
+            }
+            run_wnb(&workspace, &build_dir, &args)
         }
         Cmd::Test { cargo_test_args } => {
             setup(&workspace, &build_dir)?;
@@ -159,7 +177,7 @@ fn run(cli: Cli) -> Result<()> {
             build(&workspace, &build_dir, ToolProfile::Release)?;
             let layer_layout = build_dir.join(WASM_LAYER_LAYOUT);
             let layer_layout = layer_layout.to_string_lossy();
-            let steps: [&[&str]; 5] = [
+            let steps: [&[&str]; 8] = [
                 &["build-images", "--compression", &compression],
                 &["push"],
                 // The same images with each wasm module in a layer of its own, for the shim's
@@ -175,6 +193,16 @@ fn run(cli: Cli) -> Result<()> {
                 ],
                 &["push", "--tag", WASM_LAYER_TAG, "--layout", &layer_layout],
                 &["bench"],
+                // §5.1: fewer runs a cell, the set's pulls being hundreds of MB.
+                &[
+                    "build-images",
+                    "--compression",
+                    &compression,
+                    "--set",
+                    UNOPTIMIZED_SET,
+                ],
+                &["push", "--set", UNOPTIMIZED_SET],
+                &["bench", "--set", UNOPTIMIZED_SET, "--iterations", "3"],
             ];
             for step in steps {
                 let args: Vec<OsString> = step.iter().map(OsString::from).collect();

@@ -25,7 +25,9 @@ pub mod timeline;
 pub mod verify;
 
 use anyhow::Result;
-use records::{CellId, ImageName, Mode, Platform, RunRecord, Unsupported, Variant, Workload};
+use records::{
+    CellId, Code, ImageName, ImageSet, Mode, Platform, RunRecord, Unsupported, Variant, Workload,
+};
 pub use runtime::{RuntimeDriver, Target};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,6 +69,19 @@ pub struct Plan {
     /// unless named by a reference with a digest.
     #[serde(default)]
     pub pinned: BTreeMap<String, String>,
+    /// Native entries from another image set than the scratch images (the study's §5.1: the
+    /// unoptimized native images against the scratch wasm ones); `None`: every entry from
+    /// [`Plan::tag`]. Plans saved before sets existed have none.
+    #[serde(default)]
+    pub native_set: Option<NativeSet>,
+}
+
+/// Where a plan's native entries come from when they are not the scratch images'.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NativeSet {
+    pub set: ImageSet,
+    /// The tag `cargo xtask push --set <set>` pushed the set's indexes under.
+    pub tag: String,
 }
 
 /// The default deadline of one pull or run. The slowest run measured here, facedetect-cpp on
@@ -168,15 +183,29 @@ impl Plan {
         }
         let tag = match (&self.wasm_layer_tag, variant.uses_module_layer()) {
             (Some(t), true) => t,
-            _ => &self.tag,
+            _ => match &self.native_set {
+                Some(set) if variant.code() == Code::Native => &set.tag,
+                _ => &self.tag,
+            },
         };
         format!("{}/{image}:{tag}", self.repository_prefix)
+    }
+
+    /// The image set a run of `variant` pulls.
+    pub fn image_set(&self, image: ImageName, variant: Variant) -> ImageSet {
+        match &self.native_set {
+            Some(set) if variant.code() == Code::Native && !self.references.contains_key(&image) => {
+                set.set
+            }
+            _ => ImageSet::Scratch,
+        }
     }
 }
 
 fn new_record(
     runtime: &dyn RuntimeDriver,
     cell: &Cell,
+    image_set: ImageSet,
     iteration: usize,
     warmup: bool,
 ) -> RunRecord {
@@ -198,6 +227,7 @@ fn new_record(
         checksum: None,
         link: None,
         host: Some(records::HostId::current()),
+        image_set,
     }
 }
 
@@ -309,7 +339,13 @@ pub fn bench_runtime(
                 // The cell is incomplete: `--resume` measures it again, whole.
                 return records;
             }
-            let mut record = new_record(runtime, &cell, i, i < plan.warmup);
+            let mut record = new_record(
+                runtime,
+                &cell,
+                plan.image_set(cell.image, cell.variant),
+                i,
+                i < plan.warmup,
+            );
             let outcome = match &target {
                 Ok(target) => measure_once(
                     runtime,

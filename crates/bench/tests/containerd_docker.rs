@@ -27,6 +27,7 @@ fn plan(prefix: String, platforms: &[Platform]) -> Plan {
         run_timeout: bench::DEFAULT_RUN_TIMEOUT,
         expected_checksums: Default::default(),
         references: Default::default(),
+        native_set: None,
         done: Default::default(),
         pinned: Default::default(),
     }

@@ -77,6 +77,7 @@ fn docker26_runs_wasm_through_our_shim_and_native_under_runc() {
         run_timeout: bench::DEFAULT_RUN_TIMEOUT,
         expected_checksums: [(Workload::Matmul, expected::matmul(100))].into(),
         references: Default::default(),
+        native_set: None,
         done: Default::default(),
         pinned: Default::default(),
     };

@@ -47,6 +47,7 @@ fn plan(target: &Target, images: &[&str], platforms: &[Platform], modes: &[Mode]
         run_timeout: bench::DEFAULT_RUN_TIMEOUT,
         expected_checksums: Default::default(),
         references: Default::default(),
+        native_set: None,
         done: Default::default(),
         pinned: Default::default(),
     }

@@ -68,6 +68,7 @@ fn plan(prefix: &str, platforms: &[Platform], built: &BTreeMap<&str, String>) ->
         run_timeout: bench::DEFAULT_RUN_TIMEOUT,
         expected_checksums: Default::default(),
         references: Default::default(),
+        native_set: None,
         done: Default::default(),
         pinned: built
             .iter()

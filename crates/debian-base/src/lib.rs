@@ -16,7 +16,8 @@
 //! 4. **build**: the layer writer every image layer goes through (sorted entries, uid/gid 0,
 //!    the build epoch as mtime, ustar headers), compressed as the images are; kept under
 //!    `<build>/debian-base/layers/<key>/`, the key a SHA-256 over the packages' own hashes,
-//!    the compression and the epoch, so the same inputs reuse the same layer.
+//!    the compression and the epoch, so the same inputs reuse the same layer; once a build
+//!    completes, [`prune_layers`] removes the layers of other epochs.
 //!
 //! Each layer's descriptor and the image manifest list the packages as `name=version`
 //! ([`oci_image::base::BASE_PACKAGES_ANNOTATION`]). A package that does not exist is one
@@ -24,6 +25,9 @@
 
 pub mod apt;
 pub mod deb;
+mod prune;
+
+pub use prune::{Pruned, prune_layers};
 
 use anyhow::{Context, Result, bail};
 use apt::{Apt, Resolved};
@@ -328,6 +332,10 @@ struct LayerRecord {
     /// the layer weighs against what Debian says the packages weigh.
     installed_size_kib: u64,
     file_bytes: u64,
+    /// The build epoch the layer was made with, for [`prune_layers`] (records written before
+    /// it was kept have none, and are recorded again when next used).
+    #[serde(default)]
+    source_date_epoch: Option<u64>,
 }
 
 const LAYER_BLOB: &str = "layer";
@@ -361,9 +369,19 @@ fn build_layer(
         packages: record.packages,
     };
     if let Ok(text) = std::fs::read(dir.join(LAYER_RECORD))
-        && let Ok(record) = serde_json::from_slice::<LayerRecord>(&text)
+        && let Ok(mut record) = serde_json::from_slice::<LayerRecord>(&text)
         && dir.join(LAYER_BLOB).is_file()
     {
+        // Recorded again, so a build of another epoch that completes meanwhile knows it is in
+        // use (and older records learn their epoch).
+        record.source_date_epoch = Some(opts.source_date_epoch);
+        let staging = dir.join(staging_name(LAYER_RECORD));
+        std::fs::write(
+            &staging,
+            serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?,
+        )
+        .and_then(|()| std::fs::rename(&staging, dir.join(LAYER_RECORD)))
+        .with_context(|| format!("cannot update {}", dir.join(LAYER_RECORD).display()))?;
         log(&format!(
             "base layer for {arch}: {} packages, cached ({})",
             packages.len(),
@@ -393,6 +411,7 @@ fn build_layer(
             .collect(),
         installed_size_kib: packages.iter().map(|p| p.installed_size_kib).sum(),
         file_bytes: contents.file_bytes(),
+        source_date_epoch: Some(opts.source_date_epoch),
     };
     // Staged beside its place and renamed: a build cut short leaves no entry, and two builds
     // making the same layer make the same bytes (the first rename wins).

@@ -8,6 +8,7 @@
 
 mod environment;
 mod host_id;
+mod image_set;
 pub mod link;
 pub mod matrix;
 mod names;
@@ -17,6 +18,7 @@ mod summary;
 pub use catalog::{ImageName, Language, Workload};
 pub use environment::{Environment, Host, RuntimeInfo, Unsupported};
 pub use host_id::{BadHostId, HostId, IdSource};
+pub use image_set::ImageSet;
 pub use names::{Code, Mode, Runtime, Variant};
 pub use phase::{Phase, PhaseTime, Stage};
 pub use platform::Platform;
@@ -58,6 +60,11 @@ pub struct RunRecord {
     /// written before hosts were identified).
     #[serde(default)]
     pub host: Option<HostId>,
+    /// The image set the run pulled (runs written before sets existed: scratch). A bench of
+    /// the unoptimized set pulls its native entries from that set and wasm from the scratch
+    /// images, as the study's §5.1 did.
+    #[serde(default)]
+    pub image_set: ImageSet,
 }
 
 impl RunRecord {
@@ -185,6 +192,7 @@ mod tests {
             checksum: Some("00000000000000aa".into()),
             link: None,
             host: Some(HostId::derive(IdSource::MachineId, "test machine")),
+            image_set: ImageSet::Unoptimized,
         }
     }
 
@@ -199,6 +207,7 @@ mod tests {
         assert_eq!(json["mode"], "fresh");
         assert_eq!(json["phases"][0]["phase"], "fetch");
         assert_eq!(json["phases"][3]["phase"], "exec-to-main");
+        assert_eq!(json["image_set"], "unoptimized");
         let back: RunRecord = serde_json::from_value(json).unwrap();
         assert_eq!(back, r);
         assert_eq!(r.stage_ms(Stage::Pull), 12.5);
@@ -227,11 +236,14 @@ mod tests {
     fn results_written_before_host_ids_still_read() {
         let mut json = serde_json::to_value(record()).unwrap();
         json.as_object_mut().unwrap().remove("host").unwrap();
+        json.as_object_mut().unwrap().remove("image_set").unwrap();
         let old: RunRecord = serde_json::from_value(json).unwrap();
         assert_eq!(old.host, None);
+        assert_eq!(old.image_set, ImageSet::Scratch);
         assert_eq!(
             RunRecord {
                 host: None,
+                image_set: ImageSet::Scratch,
                 ..record()
             },
             old

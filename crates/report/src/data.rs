@@ -99,7 +99,10 @@ impl Data {
                 results_dir.display()
             );
         }
-        let linked = records::read_runs(&results_dir.join("runs.json"))?;
+        // The unoptimized set's native runs are Figure 6's alone (`unoptimized.rs`).
+        let linked = crate::unoptimized::scratch_only(records::read_runs(
+            &results_dir.join("runs.json"),
+        )?);
         let study_link = linked
             .iter()
             .filter_map(|r| r.link)

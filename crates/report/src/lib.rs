@@ -19,6 +19,7 @@ mod num;
 mod phases;
 mod semantics;
 mod tables;
+mod unoptimized;
 mod unreproduced;
 mod versions;
 
@@ -29,6 +30,8 @@ use std::path::{Path, PathBuf};
 
 pub use font::{DEFAULT_FONT, FONT_ENV};
 pub use merged::{MergedInputs, write_merged_report};
+/// Where in a results directory the bench of an image set puts the set's size table.
+pub use unoptimized::SIZES_DIR as UNOPTIMIZED_SIZES_DIR;
 
 /// The Debian package that provides [`DEFAULT_FONT`].
 pub const FONT_PACKAGE: &str = "fonts-dejavu-core";
@@ -56,19 +59,24 @@ pub fn write_report(inputs: &ReportInputs) -> Result<Written> {
     let study_figures = figures::all(&data);
     let phase_figures = phases::figures(&data);
     let link_figures = links::figures(&data);
+    let unoptimized = unoptimized::Unoptimized::load(&data)?;
+    let figure6 = unoptimized::figure(&data, &unoptimized);
+    let figure6_section = unoptimized::section(&data, &unoptimized, figure6.as_ref());
     let md = markdown(
         &data,
         &study_figures,
         &phase_figures,
         usability.as_ref(),
         inputs,
+        &figure6_section,
     );
     publish(
         &inputs.results_dir,
         study_figures
             .iter()
             .chain(&phase_figures)
-            .chain(&link_figures),
+            .chain(&link_figures)
+            .chain(&figure6),
         &md,
     )
 }
@@ -184,6 +192,7 @@ fn markdown(
     phase_figures: &[charts::Figure],
     usability: Option<&records::matrix::Matrix>,
     inputs: &ReportInputs,
+    figure6_section: &str,
 ) -> String {
     let fig = |stem: &str| {
         study_figures
@@ -244,6 +253,9 @@ fn markdown(
         s += &tables::runtime(data, rt);
         s.push('\n');
     }
+
+    s += "## Non-optimized native images against wasm (the study's §5.1, Figure 6)\n\n";
+    s += figure6_section;
 
     if let Some(v) = versions::section(data) {
         s += "## Runtime versions side by side\n\n";

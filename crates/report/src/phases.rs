@@ -326,6 +326,7 @@ mod tests {
             checksum: Some("0000000000000001".into()),
             link: None,
             host: None,
+            image_set: Default::default(),
         }
     }
 

@@ -222,6 +222,7 @@ mod tests {
             checksum: None,
             link: None,
             host: None,
+            image_set: Default::default(),
         };
         assert_eq!(to_exit_ms(&run), Some(6.0));
         run.phases.clear();

@@ -63,6 +63,7 @@ fn run(
         checksum: Some("0000000000000001".into()),
         link: Some(LinkName::new(link).unwrap()),
         host: None,
+        image_set: Default::default(),
     }
 }
 
@@ -215,6 +216,7 @@ fn pull_run(
         checksum: Some("0000000000000001".into()),
         link: Some(LinkName::new(link).unwrap()),
         host: None,
+        image_set: Default::default(),
     }
 }
 

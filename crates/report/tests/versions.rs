@@ -141,6 +141,7 @@ fn runs_of(runtime: Runtime, c: &Cell, pull: f64, ttm: f64) -> Vec<RunRecord> {
         checksum: Some("0000000000000001".into()),
         link: None,
         host: None,
+        image_set: Default::default(),
     };
     // A warm-up far off the rest: it must never count.
     let mut runs = vec![run(0, true, 7.0)];

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod matrix;
+mod sets;
 
 #[derive(Parser)]
 #[command(
@@ -107,9 +108,14 @@ struct PushArgs {
     /// namespace `wnb`, started if needed. TLS unless the host is loopback or --insecure.
     #[arg(long)]
     registry: Option<String>,
-    /// The tag each image index gets.
-    #[arg(long, default_value = "latest")]
-    tag: String,
+    /// The tag each image index gets (default `latest`, or the set's name with --set, so a
+    /// set's images do not replace the scratch images of the same name).
+    #[arg(long)]
+    tag: Option<String>,
+    /// Push an image set other than the scratch images (`unoptimized`), from its layout
+    /// (<build-dir>/oci-<set>) under the tag <set>.
+    #[arg(long, value_name = "SET", conflicts_with = "layout")]
+    set: Option<ImageSet>,
     /// Plain HTTP to a registry that is not on loopback.
     #[arg(long)]
     insecure: bool,
@@ -154,6 +160,12 @@ struct BenchArgs {
     /// The tag to pull.
     #[arg(long, default_value = "latest")]
     tag: String,
+    /// Measure an image set's native entries against the scratch images' wasm, as the study's
+    /// §5.1 did: `unoptimized` (`build-images --set unoptimized`, then `push --set
+    /// unoptimized`). Native entries are pulled by the tag <set>, wasm by --tag; the default
+    /// images and platforms are the set's, plus wasm. Each run records its image set.
+    #[arg(long, value_name = "SET", conflicts_with = "references")]
+    set: Option<ImageSet>,
     /// The tag of the images whose wasm module is a layer of its own (`build-images
     /// --wasm-layer`), which containerd's precompiled variant needs; default: `wasm-layer`
     /// when that layout was built.
@@ -194,7 +206,7 @@ struct BenchArgs {
     /// Finish an interrupted bench: DIR is its results/<timestamp>. The cells it measured in
     /// full are kept, the rest are measured into DIR with the plan it saved (plan.json); the
     /// options that choose what to measure are not used.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["images", "references", "platforms", "modes", "runtimes", "registry", "wasm_layer_tag", "links"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["images", "references", "platforms", "modes", "runtimes", "registry", "wasm_layer_tag", "links", "set"])]
     resume: Option<PathBuf>,
     /// Pull over this link profile (repeatable: the whole plan is measured over each, one after
     /// another). Each serves the local registry's storage from a network namespace of its own
@@ -385,7 +397,7 @@ fn source_date_epoch(workspace: &Path) -> Result<u64> {
 
 fn build_images(workspace: &Path, build_dir: &Path, args: &ImagesArgs) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| match args.set {
-        Some(set) => build_dir.join(format!("oci-{}", set.name())),
+        Some(set) => set.layout(build_dir),
         None => build_dir.join("oci"),
     });
     let out = std::path::absolute(out)?;
@@ -407,10 +419,14 @@ fn build_images(workspace: &Path, build_dir: &Path, args: &ImagesArgs) -> Result
         out.display()
     ));
     let started = std::time::Instant::now();
+    let started_at = std::time::SystemTime::now();
     // Base layers (definitions with `base`) before anything is written: a package that does
     // not exist fails here, and the layout stays as it was.
     debian_base::prepare(&mut specs, &options, build_dir, &mut |l| log(l))?;
     let built = oci_image::build_layout(&specs, &options, &out, &mut |l| log(l))?;
+    if specs.iter().any(|s| s.base.is_some()) {
+        prune_base_layers(build_dir, options.source_date_epoch, started_at)?;
+    }
     log(&format!(
         "wrote {} image indexes ({} manifests) in {:.2}s",
         built.len(),
@@ -418,6 +434,26 @@ fn build_images(workspace: &Path, build_dir: &Path, args: &ImagesArgs) -> Result
         started.elapsed().as_secs_f64()
     ));
     sizes(&out)
+}
+
+/// The cached base layers of other epochs (each commit changes the default epoch) are
+/// removed once a build with bases completes; those another build used meanwhile stay.
+fn prune_base_layers(
+    build_dir: &Path,
+    epoch: u64,
+    started_at: std::time::SystemTime,
+) -> Result<()> {
+    let cache = debian_base::cache_dir(build_dir);
+    let pruned = debian_base::prune_layers(&cache, epoch, started_at)?;
+    if pruned.layers > 0 {
+        log(&format!(
+            "removed {} cached base layers of other build epochs from {} ({:.2} GB)",
+            pruned.layers,
+            cache.join("layers").display(),
+            pruned.bytes as f64 / 1e9
+        ));
+    }
+    Ok(())
 }
 
 fn sizes(layout_dir: &Path) -> Result<()> {
@@ -439,8 +475,13 @@ fn sizes(layout_dir: &Path) -> Result<()> {
 
 fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
     use oci_push::{Progress, Target};
+    let tag = match (&args.tag, args.set) {
+        (Some(t), _) => t.clone(),
+        (None, Some(set)) => set.tag().to_owned(),
+        (None, None) => "latest".to_owned(),
+    };
     let target = match &args.registry {
-        Some(spec) => Target::parse(spec, &args.tag, args.insecure)?,
+        Some(spec) => Target::parse(spec, &tag, args.insecure)?,
         None => {
             let local = local_registry::LocalRegistry::new(
                 local_registry::DEFAULT_ADDR.parse()?,
@@ -452,7 +493,7 @@ fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
                     local.host()
                 ));
             }
-            Target::parse(&format!("{}/wnb", local.host()), &args.tag, false)?
+            Target::parse(&format!("{}/wnb", local.host()), &tag, false)?
         }
     };
     let auth = match &args.username {
@@ -478,7 +519,15 @@ fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
             }
         }
     };
-    let layout = Layout::open(&args.layout.clone().unwrap_or_else(|| build_dir.join("oci")))?;
+    let layout_dir = match (&args.layout, args.set) {
+        (Some(l), _) => l.clone(),
+        (None, Some(set)) => set.layout(build_dir),
+        (None, None) => build_dir.join("oci"),
+    };
+    let layout = Layout::open(&layout_dir).with_context(|| match args.set {
+        Some(set) => format!("build the set first: `cargo xtask build-images --set {}`", set.name()),
+        None => "build the images first: `cargo xtask build-images`".to_owned(),
+    })?;
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let bar = indicatif::ProgressBar::hidden();
     let started = std::time::Instant::now();
@@ -568,7 +617,22 @@ fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedP
     if !args.references.is_empty() {
         return plan_by_reference(build_dir, args, prefix, &target);
     }
-    let images = if args.images.is_empty() {
+    let set = args
+        .set
+        .map(|set| {
+            sets::plan(
+                set,
+                build_dir,
+                &args.definitions,
+                &args.images,
+                &args.platforms,
+            )
+            .map(|p| (set, p))
+        })
+        .transpose()?;
+    let images = if let Some((_, set)) = &set {
+        set.images.clone()
+    } else if args.images.is_empty() {
         Layout::open(&build_dir.join("oci"))
             .context("name the images with --image, or build them first")?
             .refs()?
@@ -598,19 +662,45 @@ fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedP
                 args.definitions.display()
             )
         })?;
-    let expected_checksums = expected_checksums(&definitions, &images)?;
+    let mut expected_checksums = expected_checksums(&definitions, &images)?;
+    if let Some((set, p)) = &set {
+        // The set's images run the same binaries with their own definitions' arguments: one
+        // result per workload still.
+        for (workload, sum) in self::expected_checksums(&p.definitions, &images)? {
+            if expected_checksums.insert(workload, sum).is_some_and(|s| s != sum) {
+                anyhow::bail!(
+                    "the {} set defines {workload} with other arguments than images/*.toml: the bench checks one result per workload",
+                    set.name()
+                );
+            }
+        }
+        sets::check_pushed(
+            *set,
+            &oci_push::client(&target),
+            &prefix,
+            set.tag(),
+            &images,
+        )?;
+    }
     let mut plan = bench::Plan {
         repository_prefix: prefix,
         tag: args.tag.clone(),
         wasm_layer_tag,
         images,
-        platforms: or_all(&args.platforms, &platform::Platform::ALL),
+        platforms: match &set {
+            Some((_, p)) => p.platforms.clone(),
+            None => or_all(&args.platforms, &platform::Platform::ALL),
+        },
         modes: or_all(&args.modes, &Mode::ALL),
         warmup: args.warmup,
         iterations: args.iterations,
         run_timeout: run_timeout(args.run_timeout)?,
         expected_checksums,
         references: Default::default(),
+        native_set: set.as_ref().map(|(set, _)| bench::NativeSet {
+            set: set.records(),
+            tag: set.tag().to_owned(),
+        }),
         done: Default::default(),
         pinned: Default::default(),
     };
@@ -633,11 +723,17 @@ fn pins(
     plan: &bench::Plan,
 ) -> Result<std::collections::BTreeMap<String, String>> {
     let mut pinned = std::collections::BTreeMap::new();
-    let forms = std::iter::once(("oci", &plan.tag)).chain(
-        plan.wasm_layer_tag
-            .as_ref()
-            .map(|tag| (WASM_LAYER_LAYOUT, tag)),
-    );
+    let set_layout = plan.native_set.as_ref().map(|n| {
+        let layout = sets::layout_of(build_dir, n.set);
+        (layout.to_string_lossy().into_owned(), &n.tag)
+    });
+    let forms = std::iter::once(("oci", &plan.tag))
+        .chain(
+            plan.wasm_layer_tag
+                .as_ref()
+                .map(|tag| (WASM_LAYER_LAYOUT, tag)),
+        )
+        .chain(set_layout.as_ref().map(|(l, tag)| (l.as_str(), *tag)));
     for (layout, tag) in forms {
         let dir = build_dir.join(layout);
         if !dir.exists() {
@@ -750,6 +846,7 @@ fn plan_by_reference(
             .collect(),
         references,
         done: Default::default(),
+        native_set: None,
     };
     Ok(bench::results::SavedPlan {
         plan,
@@ -847,6 +944,9 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
             let dir = bench::results::timestamped_dir(&args.results);
             let run_log = bench::results::RunLog::create(&dir)?;
             saved.save(&dir)?;
+            if let Some(n) = &saved.plan.native_set {
+                sets::record_sizes(build_dir, n.set, &dir)?;
+            }
             (dir, saved, Vec::new(), run_log, None)
         }
     };

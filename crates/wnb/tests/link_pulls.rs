@@ -41,6 +41,7 @@ fn pass(
             run_timeout: bench::DEFAULT_RUN_TIMEOUT,
             expected_checksums: Default::default(),
             references: Default::default(),
+            native_set: None,
             done: Default::default(),
             pinned: Default::default(),
         },
