@@ -85,7 +85,7 @@ pub struct BuiltImage {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` of the build time.
-fn rfc3339(epoch: u64) -> Result<String> {
+pub(crate) fn rfc3339(epoch: u64) -> Result<String> {
     let t = chrono::DateTime::from_timestamp(i64::try_from(epoch)?, 0)
         .context("SOURCE_DATE_EPOCH is out of range")?;
     Ok(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -111,7 +111,7 @@ fn annotations(spec: &ImageSpec, opts: &BuildOptions) -> Result<HashMap<String, 
     Ok(a)
 }
 
-fn oci_platform(p: Platform) -> Result<oci_spec::image::Platform> {
+pub(crate) fn oci_platform(p: Platform) -> Result<oci_spec::image::Platform> {
     let mut b = PlatformBuilder::default()
         .architecture(Arch::from(p.oci_arch()))
         .os(Os::from(p.oci_os()));

@@ -5,6 +5,7 @@
 pub mod assemble;
 pub mod base;
 pub mod definition;
+pub mod dist;
 pub mod layer;
 pub mod layout;
 pub mod limits;

@@ -11,6 +11,7 @@ use records::{ImageName, Mode, Runtime};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod dist_image;
 mod matrix;
 mod sets;
 
@@ -68,6 +69,11 @@ enum Cmd {
     /// handlers registered for the bench and removed after. Needs root. Default registry: the
     /// local one, started on demand.
     Bench(BenchArgs),
+    /// Package the static `wnb` binaries of `cargo xtask dist` as a scratch multi-platform
+    /// image (linux/amd64, linux/arm64/v8, linux/riscv64; entry point /wnb) in an OCI image
+    /// layout (default <build-dir>/oci-wnb), reproducibly (SOURCE_DATE_EPOCH, default the
+    /// last commit's time); `push --layout <it>` pushes it as <registry>/<namespace>/wnb.
+    DistImage(dist_image::DistImageArgs),
     /// Write report.md and its charts (SVG and PNG) from a bench's results: the study's tables
     /// and figures with our numbers beside the study's, the floor's phase breakdown, findings
     /// computed from the runs, and the methods. `cargo xtask bench` ends by writing it.
@@ -318,6 +324,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Cmd::Push(args) => push(&build_dir, &args),
+        Cmd::DistImage(args) => dist_image::run(&workspace, &build_dir, &args),
         Cmd::Bench(args) => bench(&build_dir, &args),
         Cmd::Report {
             results,
