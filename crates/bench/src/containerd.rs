@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// The runtime type our shim answers to (binary `containerd-shim-wasmtime-v1`).
-pub const WASMTIME_RUNTIME: &str = "io.containerd.wasmtime.v1";
+pub const WASMTIME_RUNTIME: &str = runtime_daemons::containerd::WASMTIME_RUNTIME_TYPE;
 
 pub struct ContainerdDriver<'a> {
     pub containerd: &'a Containerd,

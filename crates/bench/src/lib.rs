@@ -9,6 +9,7 @@ mod cache;
 mod client;
 pub mod containerd;
 mod containerd_events;
+pub mod cri;
 mod deadline;
 pub mod docker;
 mod events;
@@ -194,7 +195,9 @@ impl Plan {
     /// The image set a run of `variant` pulls.
     pub fn image_set(&self, image: ImageName, variant: Variant) -> ImageSet {
         match &self.native_set {
-            Some(set) if variant.code() == Code::Native && !self.references.contains_key(&image) => {
+            Some(set)
+                if variant.code() == Code::Native && !self.references.contains_key(&image) =>
+            {
                 set.set
             }
             _ => ImageSet::Scratch,

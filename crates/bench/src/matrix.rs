@@ -116,7 +116,7 @@ pub fn run(plan: &MatrixPlan, on_cell: &mut dyn FnMut(&MatrixCell)) -> Result<Ma
     let mut n = 0;
     for &runtime in &plan.runtimes {
         let programs = match runtime {
-            Runtime::Containerd | Runtime::Docker => Ok(Programs::debian12()),
+            Runtime::Containerd | Runtime::Docker | Runtime::Cri => Ok(Programs::debian12()),
             Runtime::Containerd17 | Runtime::Docker26 => Programs::debian13(&plan.build_dir),
             Runtime::Floor => Ok(Programs::debian12()),
         };
@@ -185,6 +185,11 @@ impl Daemon {
                 let containerd = Containerd::start_with(programs, &dir.join("containerd"), shims)?;
                 Daemon::Docker(Box::new(Dockerd::start_on(containerd, &dir)?))
             }
+            // The matrix asks which `--platform` spelling a client honours; a CRI pod has
+            // no such flag (its platform is the node's, or the manifest pulled by digest).
+            Runtime::Cri => anyhow::bail!(
+                "the usability matrix tries the --platform spellings of ctr and docker; CRI takes none"
+            ),
         })
     }
 

@@ -28,7 +28,16 @@ pub struct Session {
     pub plain_http: bool,
     pub registry_client: oci_client::Client,
     pub registry_auth: oci_client::secrets::RegistryAuth,
+    /// The CRI runtime's pod sandbox image (our pause, pushed beside the images), or why
+    /// there is none.
+    pub sandbox_image: std::result::Result<String, String>,
 }
+
+/// The CNI bridge of the CRI runtime's pods: a name no other network here uses, and a
+/// private /24 for their addresses, from RFC 1918's 10/8 and away from the ranges container
+/// tools default to (Docker's 172.17/16, the CNI examples' 10.88/16 and 10.22/16).
+pub const CRI_BRIDGE: &str = "wnb-cni0";
+pub const CRI_SUBNET: &str = "10.231.87.0/24";
 
 /// What the session reports while it works.
 pub enum Event<'a> {
@@ -124,6 +133,12 @@ impl Session {
                     foreign_unsupported.clone(),
                     on_event,
                 ),
+                Runtime::Cri => self.cri(
+                    &mut info,
+                    &mut checksums,
+                    foreign_unsupported.clone(),
+                    on_event,
+                ),
             };
             match result {
                 Ok(mut runs) => records.append(&mut runs),
@@ -202,6 +217,64 @@ impl Session {
         self.measure(&runtime, info, checksums, on_event)
     }
 
+    fn cri(
+        &self,
+        info: &mut RuntimeInfo,
+        checksums: &mut Checksums,
+        foreign_unsupported: Option<String>,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Vec<RunRecord>> {
+        let sandbox_image = self.sandbox_image.clone().map_err(anyhow::Error::msg)?;
+        info.fresh_removes = "the image (CRI `RemoveImage`), whose content and snapshots containerd's garbage collector removes at once; the pod sandbox image is kept, as on a node".into();
+        let registry = self
+            .plan
+            .repository_prefix
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let plugin = runtime_daemons::containerd::CriPlugin {
+            sandbox_image: sandbox_image.clone(),
+            plain_http_registries: if self.plain_http {
+                vec![registry]
+            } else {
+                Vec::new()
+            },
+            bridge: runtime_daemons::containerd::CniBridge {
+                name: CRI_BRIDGE.into(),
+                subnet: CRI_SUBNET.into(),
+            },
+        };
+        let dir = self.state_dir.join(Runtime::Cri.name());
+        // Whatever happens below, the bridge the pods created goes once containerd is gone.
+        let _bridge = BridgeGuard;
+        let containerd = Containerd::start_cri(&dir, self.shim_dir.as_deref(), &plugin)?;
+        info.version = containerd.versions()
+            + " (CRI plugin, RuntimeClass handlers runc and wasmtime; pods on the host network and on a CNI bridge";
+        if !runtime_daemons::containerd::has_cap_sys_resource() {
+            // Said, since a node's sandboxes would get -998.
+            info.version += "; restrict_oom_score_adj, as this machine lacks CAP_SYS_RESOURCE";
+        }
+        info.version += ")";
+        info.snapshotter = Some(containerd.snapshotter().to_owned());
+        if let Some(dir) = &self.shim_dir {
+            info.version += &shim_version(dir);
+        }
+        let resolver = Resolver::new(self.registry_client.clone(), self.registry_auth.clone())?;
+        let runtime = crate::cri::CriDriver::new(
+            &containerd,
+            self.shim_dir.is_some(),
+            foreign_unsupported,
+            resolver,
+            &sandbox_image,
+            &dir.join("pod-logs"),
+        )?;
+        let runs = self.measure(&runtime, info, checksums, on_event);
+        drop(runtime);
+        drop(containerd);
+        runs
+    }
+
     fn docker(
         &self,
         runtime: Runtime,
@@ -258,6 +331,17 @@ impl Session {
         Ok(bench_runtime(runtime, &self.plan, checksums, &mut |r| {
             on_event(Event::Run(r))
         }))
+    }
+}
+
+/// Removes the CRI pods' bridge when dropped (after the containerd that made them stopped).
+struct BridgeGuard;
+
+impl Drop for BridgeGuard {
+    fn drop(&mut self) {
+        if let Err(e) = runtime_daemons::containerd::remove_bridge(CRI_BRIDGE) {
+            eprintln!("warning: {e:#}");
+        }
     }
 }
 

@@ -270,5 +270,7 @@ fn expected(runtime: Runtime, form: ImageForm, spelling: &str) -> Expect {
                 "unsupported media type application/vnd.wasm.config.v0+json",
             ),
         },
+        // The matrix skips CRI (no --platform flag to spell); never asked for here.
+        Runtime::Cri => unreachable!("the usability matrix does not run CRI"),
     }
 }

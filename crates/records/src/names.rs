@@ -59,6 +59,10 @@ names! {
         /// Debian 13's Docker 26 driven with `docker`, on our containerd 1.7 with the
         /// containerd image store: native images, and wasm ones through our shim.
         Docker26 = "docker-26",
+        /// Debian 12's containerd 1.6 driven through its CRI plugin, as the kubelet drives
+        /// it: a pod sandbox (our pause image), then the container in it, with the
+        /// RuntimeClass handler `runc` for native pods and `wasmtime` (our shim) for wasm.
+        Cri = "cri",
     }
 }
 
@@ -72,6 +76,7 @@ impl Runtime {
             Runtime::Docker => Some("20.10"),
             Runtime::Containerd17 => Some("1.7"),
             Runtime::Docker26 => Some("26"),
+            Runtime::Cri => Some("1.6"),
         }
     }
 
@@ -97,7 +102,7 @@ impl Runtime {
         match self {
             Runtime::Containerd17 => Some(Runtime::Containerd),
             Runtime::Docker26 => Some(Runtime::Docker),
-            Runtime::Floor | Runtime::Containerd | Runtime::Docker => None,
+            Runtime::Floor | Runtime::Containerd | Runtime::Docker | Runtime::Cri => None,
         }
     }
 }
@@ -119,6 +124,13 @@ names! {
         /// containerd, wasm: our wasmtime shim on a module-layer image; the shim compiles the
         /// layer at the first start after a pull and containerd keeps the compiled code.
         WasmtimeShimPrecompiled = "wasmtime-shim-precompiled",
+        /// CRI, native: a pod on a CNI bridge network, handler `runc`. (The plain `runc`,
+        /// `wasmtime-shim` and `wasmtime-shim-precompiled` are CRI's host-network pods.)
+        RuncCni = "runc-cni",
+        /// CRI, wasm: a pod on a CNI bridge network, handler `wasmtime`, compiled at every start.
+        WasmtimeShimCni = "wasmtime-shim-cni",
+        /// CRI, wasm: a pod on a CNI bridge network, handler `wasmtime`, on a module-layer image.
+        WasmtimeShimPrecompiledCni = "wasmtime-shim-precompiled-cni",
     }
 }
 
@@ -144,15 +156,28 @@ names! {
 impl Variant {
     pub const fn code(self) -> Code {
         match self {
-            Variant::Chroot | Variant::Runc => Code::Native,
-            Variant::Jit | Variant::WasmtimeShim => Code::WasmJit,
-            Variant::Precompiled | Variant::WasmtimeShimPrecompiled => Code::WasmPrecompiled,
+            Variant::Chroot | Variant::Runc | Variant::RuncCni => Code::Native,
+            Variant::Jit | Variant::WasmtimeShim | Variant::WasmtimeShimCni => Code::WasmJit,
+            Variant::Precompiled
+            | Variant::WasmtimeShimPrecompiled
+            | Variant::WasmtimeShimPrecompiledCni => Code::WasmPrecompiled,
         }
     }
 
     /// Uses the image form whose wasm module is a layer of its own.
     pub const fn uses_module_layer(self) -> bool {
-        matches!(self, Variant::WasmtimeShimPrecompiled)
+        matches!(
+            self,
+            Variant::WasmtimeShimPrecompiled | Variant::WasmtimeShimPrecompiledCni
+        )
+    }
+
+    /// A CRI pod on a CNI bridge network (the others share the host's network).
+    pub const fn uses_cni(self) -> bool {
+        matches!(
+            self,
+            Variant::RuncCni | Variant::WasmtimeShimCni | Variant::WasmtimeShimPrecompiledCni
+        )
     }
 }
 
@@ -179,7 +204,7 @@ mod tests {
         }
         let err = "kubernetes".parse::<Runtime>().unwrap_err();
         assert!(
-            err.contains("floor, containerd, docker, containerd-1.7, docker-26"),
+            err.contains("floor, containerd, docker, containerd-1.7, docker-26, cri"),
             "{err}"
         );
         assert_eq!("docker-26".parse::<Runtime>(), Ok(Runtime::Docker26));

@@ -39,6 +39,9 @@ pub enum Phase {
     /// Layers unpacked: the floor into its rootfs; containerd into snapshots (until its last
     /// `/snapshot/commit` event).
     Unpack,
+    /// CRI: the whole `PullImage` call (resolution, fetch and unpack, as the kubelet waits
+    /// for them).
+    ImagePull,
     /// containerd and Docker: from the runtime's last pull event until the client returned.
     /// In a cached containerd pull the unpack finds its snapshots present and publishes no
     /// event, so that check is in this phase.
@@ -55,6 +58,9 @@ pub enum Phase {
     Load,
     /// Floor, wasm: the module instantiated with its WASI context.
     Instantiate,
+    /// CRI: `RunPodSandbox`: the pause container started in the pod's namespaces, with CNI
+    /// set-up for a pod on a bridge network.
+    PodSandbox,
     /// containerd and Docker: from the run request until the runtime recorded the container
     /// (containerd's `/containers/create`, Docker's `create` event): the client's start, the
     /// image lookup and the rootfs snapshot prepared.
@@ -65,7 +71,8 @@ pub enum Phase {
     /// containerd: until `/tasks/start` (or the workload's start-of-main, when containerd
     /// published the event after the workload was already running).
     TaskStart,
-    /// Docker: until its `start` event (or the start-of-main, whichever came first).
+    /// Docker: until its `start` event (or the start-of-main, whichever came first). CRI: the
+    /// `StartContainer` call (or the start-of-main, whichever came first).
     ContainerStart,
     /// From the runtime's last mark before the start (floor: exec returned or instance ready;
     /// containerd: task started; Docker: container started) to the workload's start-of-main.
@@ -80,17 +87,22 @@ pub enum Phase {
     /// containerd and Docker: until the client returned: the container and its snapshot
     /// removed (`--rm`) and the client's own exit.
     Teardown,
+    /// CRI: from the exit seen to the pod gone: `RemoveContainer`, `StopPodSandbox` (CNI
+    /// teardown) and `RemovePodSandbox`.
+    PodRemove,
 }
 
 impl Phase {
     pub const fn stage(self) -> Stage {
         use Phase::*;
         match self {
-            Resolve | Fetch | ResolveFetch | FetchUnpack | Unpack | PullReturn => Stage::Pull,
-            Sandbox | Spawn | Compile | Load | Instantiate | ContainerCreate | TaskCreate
-            | TaskStart | ContainerStart | ExecToMain => Stage::Start,
+            Resolve | Fetch | ResolveFetch | FetchUnpack | Unpack | ImagePull | PullReturn => {
+                Stage::Pull
+            }
+            Sandbox | Spawn | Compile | Load | Instantiate | PodSandbox | ContainerCreate
+            | TaskCreate | TaskStart | ContainerStart | ExecToMain => Stage::Start,
             Main => Stage::Main,
-            Exit | TaskDelete | Teardown => Stage::Exit,
+            Exit | TaskDelete | Teardown | PodRemove => Stage::Exit,
         }
     }
 
@@ -103,12 +115,14 @@ impl Phase {
             ResolveFetch => "resolve-fetch",
             FetchUnpack => "fetch-unpack",
             Unpack => "unpack",
+            ImagePull => "image-pull",
             PullReturn => "pull-return",
             Sandbox => "sandbox",
             Spawn => "spawn",
             Compile => "compile",
             Load => "load",
             Instantiate => "instantiate",
+            PodSandbox => "pod-sandbox",
             ContainerCreate => "container-create",
             TaskCreate => "task-create",
             TaskStart => "task-start",
@@ -118,6 +132,7 @@ impl Phase {
             Exit => "exit",
             TaskDelete => "task-delete",
             Teardown => "teardown",
+            PodRemove => "pod-remove",
         }
     }
 }

@@ -100,9 +100,8 @@ impl Data {
             );
         }
         // The unoptimized set's native runs are Figure 6's alone (`unoptimized.rs`).
-        let linked = crate::unoptimized::scratch_only(records::read_runs(
-            &results_dir.join("runs.json"),
-        )?);
+        let linked =
+            crate::unoptimized::scratch_only(records::read_runs(&results_dir.join("runs.json"))?);
         let study_link = linked
             .iter()
             .filter_map(|r| r.link)
@@ -191,7 +190,10 @@ impl Data {
     /// the project knows, except that Debian 13's (containerd 1.7, Docker 26) are left out of
     /// results that never mention them (written before they were added, or not asked for).
     pub fn runtimes(&self) -> &'static [Runtime] {
-        const DEBIAN12: &[Runtime] = &[Runtime::Floor, Runtime::Containerd, Runtime::Docker];
+        use Runtime::*;
+        const DEBIAN12: &[Runtime] = &[Floor, Containerd, Docker];
+        const DEBIAN12_CRI: &[Runtime] = &[Floor, Containerd, Docker, Cri];
+        const DEBIAN12_13: &[Runtime] = &[Floor, Containerd, Docker, Containerd17, Docker26];
         let mentioned = |rt: Runtime| {
             self.has_runs(rt)
                 || self
@@ -199,13 +201,14 @@ impl Data {
                     .as_ref()
                     .is_some_and(|e| e.runtimes.iter().any(|i| i.runtime == rt))
         };
-        if Runtime::ALL
+        let debian13 = Runtime::ALL
             .iter()
-            .any(|rt| rt.is_debian13() && mentioned(*rt))
-        {
-            Runtime::ALL
-        } else {
-            DEBIAN12
+            .any(|rt| rt.is_debian13() && mentioned(*rt));
+        match (debian13, mentioned(Cri)) {
+            (true, true) => Runtime::ALL,
+            (true, false) => DEBIAN12_13,
+            (false, true) => DEBIAN12_CRI,
+            (false, false) => DEBIAN12,
         }
     }
 

@@ -7,6 +7,7 @@
 //! Output, in the results directory: `report.md` and `charts/*.svg` + `charts/*.png`.
 
 mod charts;
+mod cri;
 mod data;
 mod figures;
 mod findings;
@@ -256,6 +257,18 @@ fn markdown(
 
     s += "## Non-optimized native images against wasm (the study's §5.1, Figure 6)\n\n";
     s += figure6_section;
+
+    match cri::section(data) {
+        Some(c) => s += &c,
+        None => {
+            s += "## Kubernetes' path: pods through containerd's CRI
+
+";
+            s += "No CRI runs in these results: `cargo xtask bench --runtime cri` measures pods \
+                  started as the kubelet starts them.\n\n";
+        }
+    }
+    s.push('\n');
 
     if let Some(v) = versions::section(data) {
         s += "## Runtime versions side by side\n\n";

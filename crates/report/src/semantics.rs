@@ -35,7 +35,7 @@ pub fn start_kind(variant: Variant, mode: Mode) -> StartKind {
         Code::Native => StartKind::Native,
         Code::WasmJit => StartKind::Compiles,
         Code::WasmPrecompiled => {
-            if variant == Variant::WasmtimeShimPrecompiled && mode == Mode::Fresh {
+            if variant != Variant::Precompiled && mode == Mode::Fresh {
                 StartKind::Compiles
             } else {
                 StartKind::LoadsPrecompiled
@@ -50,10 +50,10 @@ pub fn variant_label(variant: Variant, mode: Mode) -> String {
         (Variant::Precompiled, _) => {
             format!("{variant} (compiled ahead of the runs, untimed; kept when fresh)")
         }
-        (Variant::WasmtimeShimPrecompiled, Mode::Fresh) => {
+        (Variant::WasmtimeShimPrecompiled | Variant::WasmtimeShimPrecompiledCni, Mode::Fresh) => {
             format!("{variant} (fresh: compiles the layer during this start)")
         }
-        (Variant::WasmtimeShimPrecompiled, Mode::Cached) => {
+        (Variant::WasmtimeShimPrecompiled | Variant::WasmtimeShimPrecompiledCni, Mode::Cached) => {
             format!("{variant} (cached: loads the code its first start compiled)")
         }
         _ => variant.to_string(),
@@ -62,8 +62,13 @@ pub fn variant_label(variant: Variant, mode: Mode) -> String {
 
 /// A runtime and variant named for a chart bar, short, with the same distinction.
 pub fn bar_label(runtime: Runtime, variant: Variant, mode: Mode) -> String {
+    let runtime = if variant.uses_cni() {
+        format!("{runtime} cni")
+    } else {
+        runtime.to_string()
+    };
     match (variant.code(), start_kind(variant, mode)) {
-        (Code::Native, _) => runtime.to_string(),
+        (Code::Native, _) => runtime,
         (Code::WasmJit, _) => format!("{runtime} jit"),
         (_, StartKind::Compiles) => format!("{runtime} precomp (compiles)"),
         _ if variant == Variant::Precompiled => format!("{runtime} precomp (ahead)"),
@@ -77,7 +82,7 @@ pub fn precompiled_note(runtime: Runtime) -> Option<&'static str> {
         Runtime::Floor => Some(
             "precomp: compiled ahead of the runs, untimed; the compiled code is kept when a fresh run removes the image.",
         ),
-        Runtime::Containerd | Runtime::Containerd17 => Some(
+        Runtime::Containerd | Runtime::Containerd17 | Runtime::Cri => Some(
             "precomp, fresh: the shim compiles the module layer during this first start after the pull; cached: it loads that code.",
         ),
         Runtime::Docker | Runtime::Docker26 => None,
@@ -88,10 +93,11 @@ pub fn precompiled_note(runtime: Runtime) -> Option<&'static str> {
 pub const TOTAL_NOTE: &str = "*total* is not the same span for every runtime: the floor's ends \
 when the workload has exited (process reaped, or the wasm call returned); containerd's (`ctr run \
 --rm`) and Docker's (`docker run --rm`) is the client's wall time, which also removes the container \
-(*task-delete*, *teardown*). *to exit* is total minus those phases: the same span for every runtime.";
+(*task-delete*, *teardown*); CRI's also removes the pod (*pod-remove*). *to exit* is total minus \
+those phases: the same span for every runtime.";
 
-/// The phases of a client's `--rm` that the floor's total does not contain.
-const TEARDOWN: [Phase; 2] = [Phase::TaskDelete, Phase::Teardown];
+/// The phases of a client's `--rm` (or a pod's removal) that the floor's total does not contain.
+const TEARDOWN: [Phase; 3] = [Phase::TaskDelete, Phase::Teardown, Phase::PodRemove];
 
 /// From the run request until the workload had exited: `total` without the container's
 /// removal. `None` where a containerd or Docker run recorded no teardown phase to subtract.
@@ -103,10 +109,17 @@ pub fn to_exit_ms(run: &RunRecord) -> Option<f64> {
         .filter(|p| TEARDOWN.contains(&p.phase))
         .map(|p| p.ms)
         .sum();
-    let has_teardown = run.phases.iter().any(|p| p.phase == Phase::Teardown);
+    let has_teardown = run
+        .phases
+        .iter()
+        .any(|p| matches!(p.phase, Phase::Teardown | Phase::PodRemove));
     match run.runtime {
         Runtime::Floor => Some(total - removal),
-        Runtime::Containerd | Runtime::Docker | Runtime::Containerd17 | Runtime::Docker26
+        Runtime::Containerd
+        | Runtime::Docker
+        | Runtime::Containerd17
+        | Runtime::Docker26
+        | Runtime::Cri
             if has_teardown =>
         {
             Some(total - removal)

@@ -1,7 +1,9 @@
 //! containerd (Debian 12's 1.6 or Debian 13's 1.7, with runc), started with its own root,
-//! state and sockets under a directory we own, its CRI plugin disabled, and our shim directory
-//! first on its `PATH` (so runtime `io.containerd.wasmtime.v1` resolves to our
-//! `containerd-shim-wasmtime-v1`), then its own release's binaries (its `containerd-shim-runc-v2`).
+//! state and sockets under a directory we own, and our shim directory first on its `PATH` (so
+//! runtime `io.containerd.wasmtime.v1` resolves to our `containerd-shim-wasmtime-v1`), then its
+//! own release's binaries (its `containerd-shim-runc-v2`). Its CRI plugin is disabled, except
+//! for the CRI runtime ([`Containerd::start_cri`]), which configures it in full: sandbox image,
+//! RuntimeClass handlers, registries and a CNI bridge network of its own.
 
 use crate::daemon::Daemon;
 use crate::deadline::{PROBE_TIMEOUT, output_within, succeeds_within};
@@ -14,6 +16,38 @@ use std::time::Duration;
 /// The namespace every bench image and container lives in.
 pub const NAMESPACE: &str = "wnb";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The RuntimeClass handler of native pods: runc.
+pub const RUNC_HANDLER: &str = "runc";
+/// The RuntimeClass handler of wasm pods: our shim.
+pub const WASMTIME_HANDLER: &str = "wasmtime";
+/// The runtime type our shim answers to (binary `containerd-shim-wasmtime-v1`).
+pub const WASMTIME_RUNTIME_TYPE: &str = "io.containerd.wasmtime.v1";
+/// Where Debian's containernetworking-plugins installs the CNI plugins.
+pub const CNI_BIN_DIR: &str = "/usr/lib/cni";
+/// The CRI plugin's own containerd namespace (the kubelet's images and containers live there).
+pub const CRI_NAMESPACE: &str = "k8s.io";
+
+/// How the CRI plugin is configured, for [`Containerd::start_cri`].
+#[derive(Clone, Debug)]
+pub struct CriPlugin {
+    /// The pod sandbox (pause) image every pod starts with.
+    pub sandbox_image: String,
+    /// `HOST:PORT` of each registry the plugin pulls from over plain HTTP.
+    pub plain_http_registries: Vec<String>,
+    /// The CNI bridge pods not on the host network are attached to.
+    pub bridge: CniBridge,
+}
+
+/// A CNI bridge network: a Linux bridge on the host, each pod a veth on it with an address
+/// from `subnet` (host-local IPAM, its leases under containerd's directory).
+#[derive(Clone, Debug)]
+pub struct CniBridge {
+    /// The bridge's interface name (at most 15 bytes).
+    pub name: String,
+    /// IPv4 CIDR the pods' addresses come from.
+    pub subnet: String,
+}
 
 pub struct Containerd {
     dir: PathBuf,
@@ -65,6 +99,34 @@ impl Containerd {
         dir: &Path,
         shim_dir: Option<&Path>,
     ) -> Result<Containerd> {
+        Containerd::start_configured(programs, dir, shim_dir, None)
+    }
+
+    /// Starts Debian 12's containerd with its CRI plugin enabled and configured by `cri`:
+    /// handlers [`RUNC_HANDLER`] and [`WASMTIME_HANDLER`], the CNI bridge's network config
+    /// written under `dir`. The bridge itself is created by the first pod that joins it; the
+    /// caller removes it ([`remove_bridge`]) when it is done.
+    pub fn start_cri(dir: &Path, shim_dir: Option<&Path>, cri: &CriPlugin) -> Result<Containerd> {
+        if !Path::new(CNI_BIN_DIR).join("bridge").is_file() {
+            bail!(
+                "no CNI plugins in {CNI_BIN_DIR}: run `cargo xtask setup` (Debian package containernetworking-plugins)"
+            );
+        }
+        if cri.bridge.name.len() > 15 || cri.bridge.name.is_empty() {
+            bail!(
+                "CNI bridge name {:?} must be 1 to 15 bytes (a Linux interface name)",
+                cri.bridge.name
+            );
+        }
+        Containerd::start_configured(&Programs::debian12(), dir, shim_dir, Some(cri))
+    }
+
+    fn start_configured(
+        programs: &Programs,
+        dir: &Path,
+        shim_dir: Option<&Path>,
+        cri: Option<&CriPlugin>,
+    ) -> Result<Containerd> {
         let mut missing = programs.missing();
         if crate::on_path("runc").is_none() {
             missing.push("runc".into());
@@ -80,7 +142,11 @@ impl Containerd {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let config = dir.join("config.toml");
-        std::fs::write(&config, config_toml(&dir))?;
+        let mut text = config_toml(&dir, cri.is_some());
+        if let Some(cri) = cri {
+            text += &cri_toml(&dir, cri)?;
+        }
+        std::fs::write(&config, text)?;
         let mut cmd = Command::new(&programs.containerd);
         cmd.arg("--config").arg(&config);
         let shims: Vec<PathBuf> = shim_dir
@@ -182,14 +248,19 @@ impl Containerd {
     }
 }
 
-fn config_toml(dir: &Path) -> String {
+fn config_toml(dir: &Path, cri: bool) -> String {
     let d = dir.display();
-    // The CRI plugin would want CNI and a sandbox image; the bench does not use it.
+    // The CRI plugin wants CNI and a sandbox image; only the CRI runtime configures them.
+    let disabled = if cri {
+        ""
+    } else {
+        r#"disabled_plugins = ["io.containerd.grpc.v1.cri"]"#
+    };
     format!(
         r#"version = 2
 root = "{d}/root"
 state = "{d}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+{disabled}
 
 [grpc]
   address = "{d}/containerd.sock"
@@ -204,4 +275,110 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = ""
 "#
     )
+}
+
+/// The CRI plugin's section, and its CNI network config and registry hosts written under
+/// `dir`. Network namespaces go under containerd's state directory, not `/var/run/netns`.
+fn cri_toml(dir: &Path, cri: &CriPlugin) -> Result<String> {
+    let d = dir.display();
+    let net_d = dir.join("cni/net.d");
+    std::fs::create_dir_all(&net_d)?;
+    // One conflist: the bridge with host-local addresses; leases kept under our directory.
+    let conflist = format!(
+        r#"{{
+  "cniVersion": "0.4.0",
+  "name": "wnb",
+  "plugins": [
+    {{
+      "type": "bridge",
+      "bridge": "{bridge}",
+      "isGateway": true,
+      "ipMasq": false,
+      "ipam": {{
+        "type": "host-local",
+        "ranges": [[{{ "subnet": "{subnet}" }}]],
+        "dataDir": "{d}/cni/ipam"
+      }}
+    }}
+  ]
+}}
+"#,
+        bridge = cri.bridge.name,
+        subnet = cri.bridge.subnet,
+    );
+    std::fs::write(net_d.join("10-wnb.conflist"), conflist)?;
+    let certs = dir.join("certs.d");
+    for registry in &cri.plain_http_registries {
+        if registry.contains(['/', '"']) || registry.is_empty() {
+            bail!("registry {registry:?} must be HOST[:PORT]");
+        }
+        let host_dir = certs.join(registry);
+        std::fs::create_dir_all(&host_dir)?;
+        std::fs::write(
+            host_dir.join("hosts.toml"),
+            format!(
+                "server = \"http://{registry}\"\n\n[host.\"http://{registry}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+            ),
+        )?;
+    }
+    // The plugin gives each pod sandbox an oom_score_adj of -998, which takes
+    // CAP_SYS_RESOURCE; without it (a restricted machine) runc fails every sandbox, so the
+    // plugin is told to keep scores no lower than containerd's own.
+    let restrict_oom = !has_cap_sys_resource();
+    let sandbox = &cri.sandbox_image;
+    if sandbox.contains('"') {
+        bail!("sandbox image {sandbox:?} is not a reference");
+    }
+    Ok(format!(
+        r#"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{sandbox}"
+  restrict_oom_score_adj = {restrict_oom}
+  netns_mounts_under_state_dir = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  enable_selinux = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    default_runtime_name = "{RUNC_HANDLER}"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{RUNC_HANDLER}]
+      runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{WASMTIME_HANDLER}]
+      runtime_type = "{WASMTIME_RUNTIME_TYPE}"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{CNI_BIN_DIR}"
+    conf_dir = "{d}/cni/net.d"
+    max_conf_num = 1
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{d}/certs.d"
+"#
+    ))
+}
+
+/// Whether this process holds CAP_SYS_RESOURCE (bit 24 of `CapEff` in `/proc/self/status`),
+/// which lowering an oom_score_adj below 0 takes. Without it the CRI plugin is configured
+/// with `restrict_oom_score_adj`.
+pub fn has_cap_sys_resource() -> bool {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
+}
+
+/// Removes the CNI bridge the CRI plugin's pods created (the bridge plugin leaves it behind
+/// when the last pod goes). Not an error if it is not there.
+pub fn remove_bridge(name: &str) -> Result<()> {
+    let out = output_within(
+        Command::new("ip").args(["link", "delete", name]),
+        PROBE_TIMEOUT,
+    )?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() || stderr.contains("Cannot find device") {
+        Ok(())
+    } else {
+        bail!("ip link delete {name} failed: {}", stderr.trim())
+    }
 }

@@ -227,6 +227,7 @@ fn an_entry_point_that_is_not_wasm_is_refused() {
             compiler: "a text file".into(),
         }],
         data: vec![],
+        pause: vec![],
     };
     std::fs::write(
         workloads.join(workload_build::manifest::MANIFEST_FILE),

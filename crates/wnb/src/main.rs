@@ -180,9 +180,11 @@ struct BenchArgs {
     /// Plain HTTP to a registry that is not on loopback.
     #[arg(long)]
     insecure: bool,
-    /// Runtimes to measure (floor, containerd, docker, containerd-1.7, docker-26: Debian 12's
-    /// containerd 1.6 and Docker 20.10, Debian 13's 1.7 and 26); default: all five. Each one
-    /// that cannot start here is skipped with the reason.
+    /// Runtimes to measure (floor, containerd, docker, containerd-1.7, docker-26, cri: Debian
+    /// 12's containerd 1.6 and Docker 20.10, Debian 13's 1.7 and 26, and containerd 1.6's CRI
+    /// plugin driven as a kubelet drives it, pods on the host network and on a CNI bridge,
+    /// with our pause image pushed beside the images as the sandbox); default: all six. Each
+    /// one that cannot start here is skipped with the reason.
     #[arg(long = "runtime")]
     runtimes: Vec<Runtime>,
     /// After the timing runs, attempt the usability matrix too: the first image measured
@@ -532,7 +534,10 @@ fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
         (None, None) => build_dir.join("oci"),
     };
     let layout = Layout::open(&layout_dir).with_context(|| match args.set {
-        Some(set) => format!("build the set first: `cargo xtask build-images --set {}`", set.name()),
+        Some(set) => format!(
+            "build the set first: `cargo xtask build-images --set {}`",
+            set.name()
+        ),
         None => "build the images first: `cargo xtask build-images`".to_owned(),
     })?;
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -674,7 +679,10 @@ fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedP
         // The set's images run the same binaries with their own definitions' arguments: one
         // result per workload still.
         for (workload, sum) in self::expected_checksums(&p.definitions, &images)? {
-            if expected_checksums.insert(workload, sum).is_some_and(|s| s != sum) {
+            if expected_checksums
+                .insert(workload, sum)
+                .is_some_and(|s| s != sum)
+            {
                 anyhow::bail!(
                     "the {} set defines {workload} with other arguments than images/*.toml: the bench checks one result per workload",
                     set.name()
@@ -958,6 +966,25 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
         }
     };
     let legs = links::legs(&saved)?;
+    // The CRI runtime's pods need the sandbox image in the registry they pull from.
+    let sandbox_pushed: std::result::Result<(), String> = if saved.runtimes.contains(&Runtime::Cri)
+    {
+        source_date_epoch(&workspace_root())
+            .and_then(|epoch| {
+                bench::cri::sandbox::push(
+                    build_dir,
+                    &saved.plan.repository_prefix,
+                    &saved.plan.tag,
+                    saved.plain_http && !saved.local_registry,
+                    &oci_client::secrets::RegistryAuth::Anonymous,
+                    epoch,
+                )
+            })
+            .map(|reference| log(&format!("pod sandbox image: {reference}")))
+            .map_err(|e| format!("no pod sandbox image: {e:#}"))
+    } else {
+        Err("not needed".into())
+    };
     let shim = build_dir.join(SHIM_DIR);
     let shim_dir = shim
         .join(workload_build::tools::SHIM.binary)
@@ -1014,6 +1041,14 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
             plain_http: saved.plain_http,
             registry_client: oci_push::client(&target),
             registry_auth: oci_client::secrets::RegistryAuth::Anonymous,
+            sandbox_image: sandbox_pushed.clone().map(|()| {
+                format!(
+                    "{}/{}:{}",
+                    up.plan.repository_prefix,
+                    bench::cri::sandbox::REPOSITORY,
+                    up.plan.tag
+                )
+            }),
         };
         let over = leg
             .link

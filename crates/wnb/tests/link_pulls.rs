@@ -51,6 +51,7 @@ fn pass(
         plain_http: true,
         registry_client: oci_push::client(target),
         registry_auth: oci_client::secrets::RegistryAuth::Anonymous,
+        sandbox_image: Err("the CRI runtime is not part of this test".into()),
     };
     let (runs, env) = session.run(&mut |e| {
         if let Event::Skipped { runtime, reason } = e {
@@ -139,7 +140,7 @@ fn a_pull_over_edge_lte_is_slower_than_over_loopback_and_the_link_is_removed() {
         assert!(fast.keys().any(|(r, _)| r == rt), "{rt}: no pull measured");
         let wasm = match rt {
             Runtime::Floor => Some(Variant::Jit),
-            Runtime::Containerd | Runtime::Containerd17 | Runtime::Docker26 => {
+            Runtime::Containerd | Runtime::Containerd17 | Runtime::Docker26 | Runtime::Cri => {
                 Some(Variant::WasmtimeShim)
             }
             Runtime::Docker => None,

@@ -55,6 +55,14 @@ pub fn artifact_path(workload: Workload, language: Language, platform: Platform)
     PathBuf::from(platform.oci_arch()).join(format!("{workload}-{language}{ext}"))
 }
 
+/// The pod sandbox's process, `crates/pause`.
+const PAUSE: &str = "pause";
+
+/// The relative path of `pause` for a native platform inside the workloads directory.
+pub fn pause_path(platform: Platform) -> PathBuf {
+    PathBuf::from(platform.oci_arch()).join(PAUSE)
+}
+
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
@@ -90,6 +98,8 @@ impl Builder {
 
         log("building the Rust workloads (cargo, all four targets)");
         self.build_rust(&out, &mut manifest)?;
+        log("building the pod sandbox's pause (cargo, the three native targets)");
+        self.build_pause(&out, &mut manifest)?;
         log("building the C++ workloads");
         self.build_cpp(&out, &mut manifest, log)?;
         log("building the Go workloads");
@@ -197,6 +207,42 @@ impl Builder {
                     .join(format!("{w}{ext}"));
                 self.record(out, manifest, (w, l, p), &built, &rustc)?;
             }
+        }
+        Ok(())
+    }
+
+    /// `crates/pause`, static, for each native platform: the CRI runtime's sandbox image.
+    fn build_pause(&self, out: &Path, manifest: &mut BuildManifest) -> Result<()> {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(&self.workspace).args([
+            "build",
+            "--profile",
+            RUST_PROFILE,
+            "--package",
+            PAUSE,
+        ]);
+        for p in Platform::NATIVE {
+            cmd.args(["--target", p.rust_target()]);
+        }
+        run_visible(&mut cmd, "building pause")?;
+        let target_dir = cargo_target_dir(&cargo, &self.workspace)?;
+        for p in Platform::NATIVE {
+            let built = target_dir
+                .join(p.rust_target())
+                .join(RUST_PROFILE)
+                .join(PAUSE);
+            let bytes = std::fs::read(&built)
+                .with_context(|| format!("the build did not produce {}", built.display()))?;
+            let rel = pause_path(p);
+            std::fs::write(out.join(&rel), &bytes)?;
+            set_executable(&out.join(&rel))?;
+            manifest.pause.push(crate::manifest::PauseBinary {
+                platform: p,
+                path: rel,
+                size: bytes.len() as u64,
+                sha256: sha256_hex(&bytes),
+            });
         }
         Ok(())
     }

@@ -33,10 +33,23 @@ pub struct DataFile {
     pub source: String,
 }
 
+/// The pod sandbox's `pause` for one native platform (the CRI runtime's sandbox image).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PauseBinary {
+    pub platform: Platform,
+    /// Relative to the directory holding the manifest.
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct BuildManifest {
     pub artifacts: Vec<Artifact>,
     pub data: Vec<DataFile>,
+    /// Absent from builds made before the CRI runtime existed.
+    #[serde(default)]
+    pub pause: Vec<PauseBinary>,
 }
 
 impl BuildManifest {
@@ -86,6 +99,7 @@ mod tests {
                 })
                 .collect(),
             data: Vec::new(),
+            pause: Vec::new(),
         };
         let json = serde_json::to_value(&manifest).unwrap();
         let written: Vec<&str> = json["artifacts"]

@@ -107,6 +107,11 @@ const APT_REQUIREMENTS: &[AptRequirement] = &[
         provides: "/bin/busybox",
         package: "busybox-static",
     },
+    // The CRI runtime's pods on a bridge network (bridge, host-local IPAM, loopback).
+    AptRequirement {
+        provides: "/usr/lib/cni/bridge",
+        package: "containernetworking-plugins",
+    },
     // Building containerd-shim-wasmtime-v1 (the containerd-shim-wasm library).
     AptRequirement {
         provides: "protoc",

@@ -1,0 +1,592 @@
+//! containerd's CRI plugin, driven as the kubelet drives it: the Kubernetes CRI API
+//! (`k8s-cri`, gRPC over containerd's socket). A run is a whole pod: `RunPodSandbox` (our pause
+//! image, in the pod's namespaces, on the host network or on a CNI bridge), `CreateContainer`
+//! and `StartContainer` with the image's own entry point, the exit watched through
+//! `ContainerStatus`, then the pod removed. The RuntimeClass handler is `runc` for native pods
+//! and `wasmtime` (our shim) for wasm pods.
+//!
+//! Every image is pulled by the digest of the platform's manifest (the tag resolved, outside
+//! any timing): CRI's `PullImage` has no platform field, and the node's platform would pick
+//! the native entry of a multi-platform index for a wasm pod.
+
+pub mod sandbox;
+
+use crate::resolve::Resolver;
+use crate::runtime::{RuntimeDriver, Target};
+use crate::timeline::{Marks, Started};
+use anyhow::{Context, Result, bail};
+use containerd_client::tonic::transport::Channel;
+use containerd_client::tonic::{Response, Status};
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use k8s_cri::v1::{
+    ContainerConfig, ContainerMetadata, ContainerState, ContainerStatusRequest,
+    CreateContainerRequest, ImageSpec, LinuxPodSandboxConfig, LinuxSandboxSecurityContext,
+    ListImagesRequest, NamespaceMode, NamespaceOption, PodSandboxConfig, PodSandboxMetadata,
+    PullImageRequest, RemoveContainerRequest, RemoveImageRequest, RemovePodSandboxRequest,
+    RunPodSandboxRequest, StartContainerRequest, StatusRequest, StopPodSandboxRequest,
+};
+use records::{Phase, PhaseTime, Platform, Runtime, Variant};
+use runtime_daemons::Containerd;
+use runtime_daemons::containerd::{RUNC_HANDLER, WASMTIME_HANDLER};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long one CRI call made outside a timed step (listing, removing) may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the exit is polled, as the kubelet's PLEG relists (far more often here).
+const EXIT_POLL: Duration = Duration::from_millis(5);
+/// How long the container's log may lag behind its exit before its output is taken as it is.
+const LOG_SETTLE: Duration = Duration::from_secs(1);
+/// The pods' Kubernetes namespace (in their metadata; unrelated to Linux namespaces).
+const POD_NAMESPACE: &str = "wnb";
+
+pub struct CriDriver {
+    runtime: tokio::runtime::Runtime,
+    runtime_service: RuntimeServiceClient<Channel>,
+    image_service: ImageServiceClient<Channel>,
+    /// Whether `containerd-shim-wasmtime-v1` is on containerd's PATH.
+    wasm_shim: bool,
+    /// Why foreign platforms cannot run (no binfmt handlers), if they cannot.
+    foreign_unsupported: Option<String>,
+    resolver: Resolver,
+    /// The pause image the plugin's config names; kept through every removal.
+    sandbox_image: String,
+    /// Each pod's log directory goes under it.
+    logs: PathBuf,
+    /// For each reference by digest chosen from a tag: the index digest the tag resolved to.
+    chosen: RefCell<HashMap<String, String>>,
+}
+
+/// The RuntimeClass handler a variant's pod asks for.
+pub fn handler(variant: Variant) -> &'static str {
+    match variant.code() {
+        records::Code::Native => RUNC_HANDLER,
+        _ => WASMTIME_HANDLER,
+    }
+}
+
+impl CriDriver {
+    /// Connects to the CRI plugin of a containerd started with [`Containerd::start_cri`],
+    /// checks that it answers and has both handlers, and pulls the sandbox image (untimed).
+    pub fn new(
+        containerd: &Containerd,
+        wasm_shim: bool,
+        foreign_unsupported: Option<String>,
+        resolver: Resolver,
+        sandbox_image: &str,
+        logs: &Path,
+    ) -> Result<CriDriver> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let socket = containerd.socket();
+        let channel = runtime
+            .block_on(async {
+                tokio::time::timeout(CALL_TIMEOUT, containerd_client::connect(socket.clone())).await
+            })
+            .map_err(|_| anyhow::anyhow!("timed out after {CALL_TIMEOUT:?}"))
+            .and_then(|r| r.map_err(anyhow::Error::from))
+            .with_context(|| format!("cannot connect to containerd at {}", socket.display()))?;
+        std::fs::create_dir_all(logs)
+            .with_context(|| format!("cannot create {}", logs.display()))?;
+        let driver = CriDriver {
+            runtime,
+            runtime_service: RuntimeServiceClient::new(channel.clone()),
+            image_service: ImageServiceClient::new(channel),
+            wasm_shim,
+            foreign_unsupported,
+            resolver,
+            sandbox_image: sandbox_image.to_owned(),
+            logs: logs.to_owned(),
+            chosen: RefCell::default(),
+        };
+        driver.require_handlers(&[RUNC_HANDLER, WASMTIME_HANDLER])?;
+        Ok(driver)
+    }
+
+    /// Runs one CRI call to completion within `timeout`; `what` names it in errors.
+    fn call<T, F>(&self, what: &str, timeout: Duration, call: F) -> Result<T>
+    where
+        F: Future<Output = std::result::Result<Response<T>, Status>>,
+    {
+        match self
+            .runtime
+            .block_on(async { tokio::time::timeout(timeout, call).await })
+        {
+            Err(_) => bail!("CRI {what} did not answer within {timeout:?}"),
+            Ok(Err(status)) => bail!("CRI {what} failed: {}", status.message()),
+            Ok(Ok(response)) => Ok(response.into_inner()),
+        }
+    }
+
+    /// The RuntimeClass handlers the plugin's running config has (`Status`, verbose: the
+    /// config as JSON), each of `names` required: a missing one is an error naming it.
+    pub fn require_handlers(&self, names: &[&str]) -> Result<()> {
+        let mut client = self.runtime_service.clone();
+        let status = self.call(
+            "Status",
+            CALL_TIMEOUT,
+            client.status(StatusRequest { verbose: true }),
+        )?;
+        let config = status
+            .info
+            .get("config")
+            .context("containerd's CRI Status has no config to read its handlers from")?;
+        let config: serde_json::Value =
+            serde_json::from_str(config).context("containerd's CRI Status config is not JSON")?;
+        let runtimes = config["containerd"]["runtimes"]
+            .as_object()
+            .context("containerd's CRI config lists no runtimes")?;
+        for name in names {
+            if !runtimes.contains_key(*name) {
+                let mut have: Vec<&str> = runtimes.keys().map(String::as_str).collect();
+                have.sort();
+                bail!(
+                    "RuntimeClass handler {name:?} is not configured in containerd's CRI plugin (its config has {}); add [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.{name}] to the containerd config",
+                    have.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Pulls the sandbox image unless the plugin has it (not timed: a node has it already).
+    fn ensure_sandbox_image(&self) -> Result<()> {
+        let mut client = self.image_service.clone();
+        self.call(
+            &format!("PullImage {}", self.sandbox_image),
+            CALL_TIMEOUT,
+            client.pull_image(PullImageRequest {
+                image: Some(image_spec(&self.sandbox_image)),
+                ..Default::default()
+            }),
+        )
+        .context("cannot pull the pod sandbox image")?;
+        Ok(())
+    }
+
+    /// The plugin's image id for `reference`, if it has the image.
+    fn image_id(&self, reference: &str) -> Result<Option<String>> {
+        let mut client = self.image_service.clone();
+        let listed = self.call(
+            "ListImages",
+            CALL_TIMEOUT,
+            client.list_images(ListImagesRequest { filter: None }),
+        )?;
+        Ok(listed
+            .images
+            .into_iter()
+            .find(|i| {
+                i.repo_tags.iter().any(|t| t == reference)
+                    || i.repo_digests.iter().any(|d| d == reference)
+            })
+            .map(|i| i.id))
+    }
+
+    fn remove_image(&self, id: &str) -> Result<()> {
+        let mut client = self.image_service.clone();
+        self.call(
+            &format!("RemoveImage {id}"),
+            CALL_TIMEOUT,
+            client.remove_image(RemoveImageRequest {
+                image: Some(image_spec(id)),
+            }),
+        )
+        .map(drop)
+    }
+
+    /// Removes a pod and its container, best effort: each step may find nothing.
+    fn remove_pod(&self, pod: &str, container: Option<&str>) -> Result<()> {
+        let mut client = self.runtime_service.clone();
+        if let Some(id) = container {
+            self.call(
+                "RemoveContainer",
+                CALL_TIMEOUT,
+                client.remove_container(RemoveContainerRequest {
+                    container_id: id.to_owned(),
+                }),
+            )?;
+        }
+        self.call(
+            "StopPodSandbox",
+            CALL_TIMEOUT,
+            client.stop_pod_sandbox(StopPodSandboxRequest {
+                pod_sandbox_id: pod.to_owned(),
+            }),
+        )?;
+        self.call(
+            "RemovePodSandbox",
+            CALL_TIMEOUT,
+            client.remove_pod_sandbox(RemovePodSandboxRequest {
+                pod_sandbox_id: pod.to_owned(),
+            }),
+        )
+        .map(drop)
+    }
+
+    /// Waits for the container to exit; its status then.
+    fn wait_exit(&self, id: &str, deadline: Instant) -> Result<k8s_cri::v1::ContainerStatus> {
+        let mut client = self.runtime_service.clone();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!("the container was still running at its deadline");
+            }
+            let status = self
+                .call(
+                    "ContainerStatus",
+                    left,
+                    client.container_status(ContainerStatusRequest {
+                        container_id: id.to_owned(),
+                        verbose: false,
+                    }),
+                )?
+                .status
+                .context("CRI ContainerStatus returned no status")?;
+            if status.state == ContainerState::ContainerExited as i32 {
+                return Ok(status);
+            }
+            std::thread::sleep(EXIT_POLL);
+        }
+    }
+
+    /// The pod's configuration: host network, or the CNI bridge for a `-cni` variant.
+    fn pod_config(&self, id: &str, variant: Variant) -> PodSandboxConfig {
+        let network = if variant.uses_cni() {
+            NamespaceMode::Pod
+        } else {
+            NamespaceMode::Node
+        };
+        PodSandboxConfig {
+            metadata: Some(PodSandboxMetadata {
+                name: id.to_owned(),
+                uid: id.to_owned(),
+                namespace: POD_NAMESPACE.to_owned(),
+                attempt: 0,
+            }),
+            hostname: if variant.uses_cni() {
+                id.to_owned()
+            } else {
+                String::new()
+            },
+            log_directory: self.logs.join(id).to_string_lossy().into_owned(),
+            linux: Some(LinuxPodSandboxConfig {
+                security_context: Some(LinuxSandboxSecurityContext {
+                    namespace_options: Some(NamespaceOption {
+                        network: network as i32,
+                        // The kubelet's defaults: each container its own PID namespace, the
+                        // pod's IPC namespace shared.
+                        pid: NamespaceMode::Container as i32,
+                        ipc: NamespaceMode::Pod as i32,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// The pod's run after its sandbox exists; removes nothing.
+    fn run_in_pod(
+        &self,
+        target: &Target,
+        pod: &str,
+        config: &PodSandboxConfig,
+        deadline: Instant,
+        created: &mut Option<String>,
+    ) -> Result<(Vec<(Phase, u64)>, k8s_cri::v1::ContainerStatus)> {
+        let mut client = self.runtime_service.clone();
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let container = self.call(
+            "CreateContainer",
+            left(),
+            client.create_container(CreateContainerRequest {
+                pod_sandbox_id: pod.to_owned(),
+                config: Some(ContainerConfig {
+                    metadata: Some(ContainerMetadata {
+                        name: target.image.to_string(),
+                        attempt: 0,
+                    }),
+                    image: Some(image_spec(&target.reference)),
+                    log_path: LOG_FILE.to_owned(),
+                    ..Default::default()
+                }),
+                sandbox_config: Some(config.clone()),
+            }),
+        )?;
+        let id = container.container_id;
+        *created = Some(id.clone());
+        let created_at = protocol::now_unix_ns();
+        self.call(
+            "StartContainer",
+            left(),
+            client.start_container(StartContainerRequest {
+                container_id: id.clone(),
+            }),
+        )?;
+        let started_at = protocol::now_unix_ns();
+        let status = self.wait_exit(&id, deadline)?;
+        Ok((
+            vec![
+                (Phase::ContainerCreate, created_at),
+                (Phase::ContainerStart, started_at),
+            ],
+            status,
+        ))
+    }
+}
+
+/// The container's log file, under its pod's log directory.
+const LOG_FILE: &str = "workload.log";
+
+fn image_spec(reference: &str) -> ImageSpec {
+    ImageSpec {
+        image: reference.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// A CRI container log (`<RFC 3339 time> <stream> <P|F> <text>` per line, `P` a partial
+/// line continued by the next) as the container's stdout and stderr.
+pub fn parse_cri_log(log: &str) -> (String, String) {
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    for line in log.lines() {
+        let mut parts = line.splitn(4, ' ');
+        let (Some(_time), Some(stream), Some(tag)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let text = parts.next().unwrap_or("");
+        let out = match stream {
+            "stdout" => &mut stdout,
+            "stderr" => &mut stderr,
+            _ => continue,
+        };
+        out.push_str(text);
+        if tag != "P" {
+            out.push('\n');
+        }
+    }
+    (stdout, stderr)
+}
+
+impl RuntimeDriver for CriDriver {
+    fn runtime(&self) -> Runtime {
+        Runtime::Cri
+    }
+
+    fn unsupported(&self, platform: Platform) -> Option<String> {
+        if platform.is_wasm() {
+            return (!self.wasm_shim).then(|| {
+                "containerd-shim-wasmtime-v1 is not built: run `cargo xtask build`".into()
+            });
+        }
+        if !platform::host::runs_natively(platform) {
+            return self.foreign_unsupported.clone();
+        }
+        None
+    }
+
+    fn variants(&self, platform: Platform) -> Vec<Variant> {
+        if platform.is_wasm() {
+            vec![
+                Variant::WasmtimeShim,
+                Variant::WasmtimeShimPrecompiled,
+                Variant::WasmtimeShimCni,
+                Variant::WasmtimeShimPrecompiledCni,
+            ]
+        } else {
+            vec![Variant::Runc, Variant::RuncCni]
+        }
+    }
+
+    /// Always the platform's manifest by digest (see the module's note).
+    fn reference(&self, tagged: &str, platform: Platform, _variant: Variant) -> Result<String> {
+        let resolved = self.resolver.resolve(tagged, platform)?;
+        let reference = resolved.by_digest.whole();
+        self.chosen
+            .borrow_mut()
+            .insert(reference.clone(), resolved.named);
+        Ok(reference)
+    }
+
+    /// Every image but the sandbox image, which is then pulled if it was not there.
+    fn clear(&self) -> Result<()> {
+        let mut client = self.image_service.clone();
+        let listed = self.call(
+            "ListImages",
+            CALL_TIMEOUT,
+            client.list_images(ListImagesRequest { filter: None }),
+        )?;
+        for image in listed.images {
+            if !image.repo_tags.contains(&self.sandbox_image) {
+                self.remove_image(&image.id)?;
+            }
+        }
+        self.ensure_sandbox_image()
+    }
+
+    /// `RemoveImage` deletes the image with containerd's synchronous garbage collection of
+    /// its content and snapshots (and the shim's precompiled modules referenced from it).
+    fn remove(&self, target: &Target) -> Result<()> {
+        match self.image_id(&target.reference)? {
+            Some(id) => self.remove_image(&id),
+            None => Ok(()),
+        }
+    }
+
+    fn pull(&self, target: &Target, timeout: Duration) -> Result<Vec<PhaseTime>> {
+        let mut client = self.image_service.clone();
+        let started = Instant::now();
+        self.call(
+            &format!("PullImage {}", target.reference),
+            timeout,
+            client.pull_image(PullImageRequest {
+                image: Some(image_spec(&target.reference)),
+                ..Default::default()
+            }),
+        )?;
+        Ok(vec![PhaseTime::new(
+            Phase::ImagePull,
+            started.elapsed().as_secs_f64() * 1000.0,
+        )])
+    }
+
+    fn resolved(&self, target: &Target) -> Result<Vec<String>> {
+        Ok(self
+            .chosen
+            .borrow()
+            .get(&target.reference)
+            .cloned()
+            .into_iter()
+            .collect())
+    }
+
+    fn run(&self, target: &Target, timeout: Duration) -> Result<Started> {
+        self.run_with_handler(target, handler(target.variant), timeout)
+    }
+}
+
+impl CriDriver {
+    /// The pod sandboxes the plugin holds (a finished run leaves none).
+    pub fn pods(&self) -> Result<Vec<String>> {
+        let mut client = self.runtime_service.clone();
+        let listed = self.call(
+            "ListPodSandbox",
+            CALL_TIMEOUT,
+            client.list_pod_sandbox(k8s_cri::v1::ListPodSandboxRequest { filter: None }),
+        )?;
+        Ok(listed.items.into_iter().map(|p| p.id).collect())
+    }
+
+    /// A run as [`RuntimeDriver::run`], in a pod of RuntimeClass handler `handler` whatever
+    /// the variant: what a wrong RuntimeClass does.
+    pub fn run_with_handler(
+        &self,
+        target: &Target,
+        handler: &str,
+        timeout: Duration,
+    ) -> Result<Started> {
+        let id = crate::client::container_id();
+        let config = self.pod_config(&id, target.variant);
+        let deadline = Instant::now() + timeout;
+        let requested_unix_ns = protocol::now_unix_ns();
+        let started = Instant::now();
+        let mut client = self.runtime_service.clone();
+        let pod = self
+            .call(
+                &format!("RunPodSandbox (RuntimeClass handler {handler:?})"),
+                timeout,
+                client.run_pod_sandbox(RunPodSandboxRequest {
+                    config: Some(config.clone()),
+                    runtime_handler: handler.to_owned(),
+                }),
+            )?
+            .pod_sandbox_id;
+        let sandbox_ready = protocol::now_unix_ns();
+        let mut container = None;
+        let ran = self.run_in_pod(target, &pod, &config, deadline, &mut container);
+        let removed = self.remove_pod(&pod, container.as_deref());
+        let total = started.elapsed();
+        let (mut before_main, status) = ran?;
+        removed.context("cannot remove the pod after its run")?;
+        before_main.insert(0, (Phase::PodSandbox, sandbox_ready));
+        let log_path = self.logs.join(&id).join(LOG_FILE);
+        let (stdout, stderr) = read_log(&log_path)?;
+        std::fs::remove_dir_all(self.logs.join(&id)).ok();
+        let finished = u64::try_from(status.finished_at).unwrap_or(0);
+        let emulated =
+            !target.platform.is_wasm() && !platform::host::runs_natively(target.platform);
+        let mut stderr = stderr;
+        if status.exit_code != 0 && !status.message.is_empty() {
+            stderr.push_str(&format!("\n{}: {}", status.reason, status.message));
+        }
+        Ok(Started {
+            exit_code: status.exit_code,
+            stdout,
+            stderr,
+            requested_unix_ns,
+            total,
+            emulated,
+            marks: Marks {
+                before_main,
+                to_main: Phase::ExecToMain,
+                after_main: vec![(Phase::Exit, finished)],
+                to_return: Phase::PodRemove,
+            },
+        })
+    }
+}
+
+/// The container's output from its CRI log, waiting (bounded) for the plugin to finish
+/// writing it: its exit can be reported before the last lines are copied.
+fn read_log(path: &Path) -> Result<(String, String)> {
+    let until = Instant::now() + LOG_SETTLE;
+    loop {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let (stdout, stderr) = parse_cri_log(&text);
+        if protocol::parse_output(&stdout).is_ok() || Instant::now() >= until {
+            return Ok((stdout, stderr));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cri_log_lines_become_the_streams() {
+        let log = "2026-01-01T00:00:00.000000001Z stdout F WNB start a\n\
+            2026-01-01T00:00:00.000000002Z stderr F warning\n\
+            2026-01-01T00:00:00.000000003Z stdout P par\n\
+            2026-01-01T00:00:00.000000004Z stdout F tial\n\
+            2026-01-01T00:00:00.000000005Z stdout F \n\
+            garbage\n";
+        let (out, err) = parse_cri_log(log);
+        assert_eq!(out, "WNB start a\npartial\n\n");
+        assert_eq!(err, "warning\n");
+    }
+
+    #[test]
+    fn handlers_follow_the_code() {
+        assert_eq!(handler(Variant::Runc), RUNC_HANDLER);
+        assert_eq!(handler(Variant::RuncCni), RUNC_HANDLER);
+        assert_eq!(handler(Variant::WasmtimeShimCni), WASMTIME_HANDLER);
+        assert_eq!(handler(Variant::WasmtimeShimPrecompiled), WASMTIME_HANDLER);
+    }
+}

@@ -1,0 +1,259 @@
+//! The CRI runtime through a real containerd with its CRI plugin enabled, as the kubelet
+//! drives it: native and wasm pods on the host network and on a CNI bridge, every run
+//! verified; a wasm pod under the `runc` handler is never counted; every pod, network
+//! namespace and veth is gone afterwards; a handler the config lacks is one clear error.
+//! Needs root and a workload build with the shim and pause (`cargo xtask test` builds first).
+
+use bench::cri::CriDriver;
+use bench::resolve::Resolver;
+use bench::verify::{Checksums, verify_run};
+use bench::{Plan, RuntimeDriver, Target, bench_runtime};
+use oci_client::secrets::RegistryAuth;
+use oci_image::WasmLayerForm;
+use records::{Mode, Phase, Platform, Runtime, Stage, Variant};
+use runtime_daemons::containerd::{CniBridge, CriPlugin, RUNC_HANDLER, remove_bridge};
+use runtime_daemons::{Binfmt, Containerd};
+use std::path::Path;
+use test_support::{build_dir, push_test_images, start_registry};
+
+/// A bridge name and subnet of this test's own, so a bench running beside it keeps its own.
+const BRIDGE: &str = "wnb-test-cni0";
+const SUBNET: &str = "10.231.88.0/24";
+
+/// The interfaces enslaved to the bridge (each pod's veth while it lives).
+fn bridge_ports(bridge: &str) -> Vec<String> {
+    std::fs::read_dir(Path::new("/sys/class/net").join(bridge).join("brif"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every network namespace file under `dir` (containerd's state), recursively.
+fn netns_files(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n == "netns") {
+                    found.extend(
+                        std::fs::read_dir(&path)
+                            .into_iter()
+                            .flatten()
+                            .flatten()
+                            .map(|f| f.path().display().to_string()),
+                    );
+                } else {
+                    stack.push(path);
+                }
+            }
+        }
+    }
+    found
+}
+
+struct RemoveBridge;
+
+impl Drop for RemoveBridge {
+    fn drop(&mut self) {
+        let _ = remove_bridge(BRIDGE);
+    }
+}
+
+#[test]
+fn cri_pods_run_native_and_wasm_verified_and_leave_nothing_behind() {
+    let shims = build_dir().join("shim");
+    assert!(
+        shims.join("containerd-shim-wasmtime-v1").is_file(),
+        "run `cargo xtask build` first: no shim in {}",
+        shims.display()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = start_registry(tmp.path());
+    let target = push_test_images(
+        &reg,
+        tmp.path(),
+        None,
+        &["matmul-rust"],
+        "cri",
+        "latest",
+        WasmLayerForm::InTarball,
+    );
+    push_test_images(
+        &reg,
+        tmp.path(),
+        None,
+        &["matmul-rust"],
+        "cri",
+        "wasm-layer",
+        WasmLayerForm::Tar,
+    );
+    let prefix = target.repository_prefix();
+    let sandbox = bench::cri::sandbox::push(
+        &build_dir(),
+        &prefix,
+        "latest",
+        false,
+        &RegistryAuth::Anonymous,
+        1_700_000_000,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let _binfmt = Binfmt::ensure(&[Platform::Arm64]).unwrap_or_else(|e| panic!("{e:#}"));
+    let dir = tmp.path().join("cri");
+    let plugin = CriPlugin {
+        sandbox_image: sandbox,
+        plain_http_registries: vec![reg.host()],
+        bridge: CniBridge {
+            name: BRIDGE.into(),
+            subnet: SUBNET.into(),
+        },
+    };
+    // Declared before containerd, so dropped after it: the bridge goes even if the test fails.
+    let _bridge = RemoveBridge;
+    let containerd =
+        Containerd::start_cri(&dir, Some(&shims), &plugin).unwrap_or_else(|e| panic!("{e:#}"));
+    let resolver = Resolver::new(oci_push::client(&target), RegistryAuth::Anonymous).unwrap();
+    let cri = CriDriver::new(
+        &containerd,
+        true,
+        None,
+        resolver,
+        &plugin.sandbox_image,
+        &dir.join("pod-logs"),
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", containerd.log_tail()));
+
+    // A handler the config lacks: one error naming it and what the config has.
+    let err = cri
+        .require_handlers(&["runc", "wasmtime", "spin"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"spin\"") && err.contains("runc, wasmtime"),
+        "{err}"
+    );
+
+    cri.clear().unwrap_or_else(|e| panic!("{e:#}"));
+    let plan = Plan {
+        repository_prefix: prefix.clone(),
+        tag: "latest".into(),
+        wasm_layer_tag: Some("wasm-layer".into()),
+        images: vec!["matmul-rust".parse().unwrap()],
+        platforms: vec![Platform::Amd64, Platform::Arm64, Platform::Wasm],
+        modes: vec![Mode::Fresh, Mode::Cached],
+        warmup: 0,
+        iterations: 1,
+        run_timeout: bench::DEFAULT_RUN_TIMEOUT,
+        expected_checksums: Default::default(),
+        references: Default::default(),
+        native_set: None,
+        done: Default::default(),
+        pinned: Default::default(),
+    };
+    let records = bench_runtime(&cri, &plan, &mut Checksums::default(), &mut |_| {});
+    // amd64 and arm64: runc, host network and CNI; wasm: JIT and precompiled, each both ways;
+    // fresh and cached.
+    assert_eq!(records.len(), (2 + 2 + 4) * 2, "{records:#?}");
+    for r in &records {
+        assert!(r.ok, "{r:?}\n{}", containerd.log_tail());
+        assert_eq!(r.runtime, Runtime::Cri);
+        assert_eq!(r.emulated, r.platform == Platform::Arm64, "{r:?}");
+        let phases: Vec<Phase> = r.phases.iter().map(|p| p.phase).collect();
+        assert_eq!(
+            phases,
+            [
+                Phase::ImagePull,
+                Phase::PodSandbox,
+                Phase::ContainerCreate,
+                Phase::ContainerStart,
+                Phase::ExecToMain,
+                Phase::Main,
+                Phase::Exit,
+                Phase::PodRemove
+            ],
+            "{r:?}"
+        );
+        assert!(r.phases.iter().all(|p| p.ms >= 0.0), "{r:?}");
+        // The sandbox is a real step of its own: the pause container started.
+        assert!(r.phase_ms(Phase::PodSandbox).unwrap() > 0.0, "{r:?}");
+        let to_main = r.time_to_main_ms.unwrap();
+        assert!(
+            (r.stage_ms(Stage::Start) - to_main).abs() <= 0.05 * to_main,
+            "{r:?}"
+        );
+    }
+    for v in [
+        Variant::Runc,
+        Variant::RuncCni,
+        Variant::WasmtimeShim,
+        Variant::WasmtimeShimCni,
+        Variant::WasmtimeShimPrecompiled,
+        Variant::WasmtimeShimPrecompiledCni,
+    ] {
+        assert!(
+            records.iter().any(|r| r.variant == v),
+            "no {v} run: {records:#?}"
+        );
+    }
+    let checksums: std::collections::BTreeSet<_> =
+        records.iter().map(|r| r.checksum.clone()).collect();
+    assert_eq!(
+        checksums.len(),
+        1,
+        "every pod computed the same: {checksums:?}"
+    );
+
+    // A wasm pod under the runc handler: runc cannot exec a wasm module, and the run is not
+    // counted (an error, or output that fails verification).
+    let wasm = Target {
+        image: "matmul-rust".parse().unwrap(),
+        platform: Platform::Wasm,
+        variant: Variant::WasmtimeShim,
+        reference: cri
+            .reference(
+                &format!("{prefix}/matmul-rust:latest"),
+                Platform::Wasm,
+                Variant::WasmtimeShim,
+            )
+            .unwrap(),
+    };
+    cri.pull(&wasm, bench::DEFAULT_RUN_TIMEOUT).unwrap();
+    match cri.run_with_handler(&wasm, RUNC_HANDLER, bench::DEFAULT_RUN_TIMEOUT) {
+        Err(e) => {
+            let e = format!("{e:#}");
+            assert!(
+                e.contains("exec format error") || e.contains("StartContainer"),
+                "{e}"
+            );
+        }
+        Ok(started) => {
+            let verified = verify_run(
+                &started.stdout,
+                &started.stderr,
+                started.exit_code,
+                wasm.image,
+                wasm.platform,
+            );
+            assert!(
+                verified.is_err(),
+                "a wasm pod under runc was verified: {started:?}"
+            );
+        }
+    }
+
+    // Nothing left: no pod, no network namespace, no veth on the bridge.
+    assert_eq!(cri.pods().unwrap(), Vec::<String>::new());
+    assert_eq!(netns_files(&dir), Vec::<String>::new());
+    assert_eq!(bridge_ports(BRIDGE), Vec::<String>::new());
+    drop(cri);
+    drop(containerd);
+    remove_bridge(BRIDGE).unwrap();
+    assert!(!Path::new("/sys/class/net").join(BRIDGE).exists());
+}
