@@ -44,10 +44,7 @@ impl Unoptimized {
             })
             .map(|r| RunRecord { link: None, ..r })
             .collect();
-        let sizes_json = data
-            .dir
-            .join(SIZES_DIR)
-            .join(oci_image::sizes::SIZES_JSON);
+        let sizes_json = data.dir.join(SIZES_DIR).join(oci_image::sizes::SIZES_JSON);
         let sizes = sizes_json
             .exists()
             .then(|| oci_image::sizes::read_reports(&sizes_json))
@@ -95,9 +92,7 @@ impl Side {
         }
         let pull_phases = phases
             .into_iter()
-            .filter_map(|ph| {
-                summary(&|r: &RunRecord| r.phase_ms(ph)).map(|mean| (ph, mean))
-            })
+            .filter_map(|ph| summary(&|r: &RunRecord| r.phase_ms(ph)).map(|mean| (ph, mean)))
             .collect();
         Side {
             pull: summary(&|r: &RunRecord| r.pull_ms),
@@ -119,7 +114,8 @@ impl Row {
         let wasm = self.wasm.total()?;
         let pull = self.native.pull?;
         let total = self.native.total()?;
-        (pull > 0.0 && total > 0.0).then(|| (100.0 * (1.0 - wasm / pull), 100.0 * (1.0 - wasm / total)))
+        (pull > 0.0 && total > 0.0)
+            .then(|| (100.0 * (1.0 - wasm / pull), 100.0 * (1.0 - wasm / total)))
     }
 }
 
@@ -137,7 +133,10 @@ fn rows(data: &Data, set: &Unoptimized) -> Vec<Row> {
                 .native
                 .iter()
                 .filter(|r| {
-                    r.runtime == runtime && r.platform == platform && r.mode == mode && r.image == image
+                    r.runtime == runtime
+                        && r.platform == platform
+                        && r.mode == mode
+                        && r.image == image
                 })
                 .collect();
             let wasm = data.records.iter().filter(|r| {
@@ -193,7 +192,11 @@ pub fn figure(data: &Data, set: &Unoptimized) -> Option<Figure> {
             },
             _ if side.failed > 0 => Bar {
                 shade,
-                note: Some(format!("failed ({} of {})", side.failed, side.failed + side.runs)),
+                note: Some(format!(
+                    "failed ({} of {})",
+                    side.failed,
+                    side.failed + side.runs
+                )),
                 ..Bar::default()
             },
             _ => Bar {
@@ -278,9 +281,9 @@ pub fn section(data: &Data, set: &Unoptimized, figure: Option<&Figure>) -> Strin
                 .find(|f| f.platform == r.platform && f.language == r.image.language)
                 .filter(|_| r.image.workload == study::UNOPTIMIZED_WORKLOAD)
                 .map_or("—".into(), |f| format!("{:.0}", f.pct));
-            let (way, totals) = r
-                .faster()
-                .map_or(("—".into(), "—".into()), |(a, b)| (format!("{a:.1}"), format!("{b:.1}")));
+            let (way, totals) = r.faster().map_or(("—".into(), "—".into()), |(a, b)| {
+                (format!("{a:.1}"), format!("{b:.1}"))
+            });
             let platform = if r.emulated {
                 format!("{} (qemu-user)", r.platform)
             } else {
@@ -300,7 +303,11 @@ pub fn section(data: &Data, set: &Unoptimized, figure: Option<&Figure>) -> Strin
                 ms(r.wasm.to_main),
             );
         }
-        let _ = writeln!(s, "\n{FASTER_NOTE} The study: {}.\n", study::UNOPTIMIZED_FASTER_ARITHMETIC);
+        let _ = writeln!(
+            s,
+            "\n{FASTER_NOTE} The study: {}.\n",
+            study::UNOPTIMIZED_FASTER_ARITHMETIC
+        );
         let _ = writeln!(
             s,
             "The study's only milliseconds (Rust, amd64, fresh): native pull {} ms + start {} ms, wasm pull + start {} ms.\n",
@@ -333,7 +340,9 @@ fn sizes(data: &Data, set: &Unoptimized) -> String {
             .iter()
             .find(|i| i.language == row.image.language)
             .filter(|_| row.image.workload == study::UNOPTIMIZED_WORKLOAD)
-            .map_or("—".into(), |i| format!("{} {} ({})", i.study_language, i.printed_size, i.base));
+            .map_or("—".into(), |i| {
+                format!("{} {} ({})", i.study_language, i.printed_size, i.base)
+            });
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} | {study} |",
@@ -343,7 +352,10 @@ fn sizes(data: &Data, set: &Unoptimized) -> String {
             mb(row.oci_bytes),
             wasm.map_or("—".into(), |w| format!("{:.3}", w.oci_bytes as f64 / 1e6)),
             wasm.filter(|w| w.oci_bytes > 0)
-                .map_or("—".into(), |w| format!("{:.0}×", row.oci_bytes as f64 / w.oci_bytes as f64)),
+                .map_or("—".into(), |w| format!(
+                    "{:.0}×",
+                    row.oci_bytes as f64 / w.oci_bytes as f64
+                )),
         );
     }
     s += "\nMB of 10^6 bytes. The study's sizes are as printed; it does not say which measure they are. Ours are on Debian 12's toolchain packages, the study's C++ and Rust on Alpine and its TinyGo on `tinygo/tinygo:latest`; our Go image carries Debian's Go (Debian has no TinyGo).\n\n";
@@ -358,3 +370,175 @@ pub fn scratch_only(records: Vec<RunRecord>) -> Vec<RunRecord> {
         .collect()
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use records::{PhaseTime, Variant};
+
+    fn run(
+        platform: Platform,
+        variant: Variant,
+        set: ImageSet,
+        pull: f64,
+        to_main: f64,
+        emulated: bool,
+    ) -> RunRecord {
+        RunRecord {
+            runtime: Runtime::Containerd,
+            variant,
+            image: "matmul-rust".parse().unwrap(),
+            platform,
+            mode: Mode::Fresh,
+            iteration: 0,
+            warmup: false,
+            emulated,
+            ok: true,
+            error: None,
+            pull_ms: Some(pull),
+            time_to_main_ms: Some(to_main),
+            total_ms: Some(to_main + 1.0),
+            phases: vec![
+                PhaseTime::new(Phase::Fetch, pull * 0.25),
+                PhaseTime::new(Phase::Unpack, pull * 0.75),
+            ],
+            checksum: Some("0000000000000001".into()),
+            link: None,
+            host: None,
+            image_set: set,
+        }
+    }
+
+    fn data(records: Vec<RunRecord>) -> Data {
+        Data {
+            dir: "results/test".into(),
+            groups: records::summarise(&records),
+            records,
+            env: None,
+            sizes: None,
+            linked: Vec::new(),
+            study_link: None,
+        }
+    }
+
+    #[test]
+    fn figure_6_compares_the_sets_native_runs_with_wasm_both_ways() {
+        use ImageSet::{Scratch, Unoptimized as Unopt};
+        let wasm = vec![
+            run(
+                Platform::Wasm,
+                Variant::WasmtimeShim,
+                Scratch,
+                50.0,
+                30.0,
+                false,
+            ),
+            run(
+                Platform::Wasm,
+                Variant::WasmtimeShim,
+                Scratch,
+                70.0,
+                50.0,
+                false,
+            ),
+            // Precompiled wasm is not what the study's runtime ran: left out.
+            run(
+                Platform::Wasm,
+                Variant::WasmtimeShimPrecompiled,
+                Scratch,
+                1.0,
+                1.0,
+                false,
+            ),
+        ];
+        let set = Unoptimized {
+            native: vec![
+                run(Platform::Amd64, Variant::Runc, Unopt, 1000.0, 100.0, false),
+                run(Platform::Amd64, Variant::Runc, Unopt, 1200.0, 300.0, false),
+                run(Platform::Arm64, Variant::Runc, Unopt, 3000.0, 1000.0, true),
+            ],
+            sizes: None,
+        };
+        let data = data(wasm);
+        let fig = figure(&data, &set).unwrap();
+        assert_eq!(fig.panels.len(), 2);
+        assert_eq!(fig.panels[0].title, "a: amd64");
+        assert!(
+            fig.panels[1]
+                .title
+                .contains("emulated here under qemu-user")
+        );
+        let amd64 = &fig.panels[0].groups[0];
+        assert_eq!(amd64.section, "containerd");
+        assert_eq!(amd64.bars[0].segments, vec![(0, 1100.0), (1, 200.0)]);
+        assert_eq!(amd64.bars[1].segments, vec![(0, 60.0), (1, 40.0)]);
+
+        let md = section(&data, &set, Some(&fig));
+        // wasm's total 100 ms against native's pull 1100 ms and total 1300 ms; arm64's
+        // against 3000 and 4000.
+        let way = |native: f64| format!("{:.1}", 100.0 * (1.0 - 100.0 / native));
+        let amd64_row = md
+            .lines()
+            .find(|l| l.starts_with("| containerd | amd64 |"))
+            .unwrap();
+        assert!(
+            amd64_row.contains(&format!("| {} | {} | 72 |", way(1100.0), way(1300.0))),
+            "{amd64_row}"
+        );
+        assert!(
+            amd64_row.contains("fetch 275.00 + unpack 825.00"),
+            "{amd64_row}"
+        );
+        let arm64_row = md
+            .lines()
+            .find(|l| l.contains("| arm64 (qemu-user) |"))
+            .unwrap();
+        assert!(
+            arm64_row.contains(&format!("| {} | {} | 66 |", way(3000.0), way(4000.0))),
+            "{arm64_row}"
+        );
+        assert!(md.contains(study::UNOPTIMIZED_FASTER_ARITHMETIC));
+        assert!(md.contains("sizes-unoptimized/sizes.json"));
+    }
+
+    #[test]
+    fn without_the_sets_runs_the_section_names_the_command() {
+        let data = data(vec![run(
+            Platform::Wasm,
+            Variant::WasmtimeShim,
+            ImageSet::Scratch,
+            5.0,
+            5.0,
+            false,
+        )]);
+        let set = Unoptimized {
+            native: Vec::new(),
+            sizes: None,
+        };
+        assert!(figure(&data, &set).is_none());
+        let md = section(&data, &set, None);
+        assert!(md.contains("No run of the unoptimized images"), "{md}");
+        assert!(md.contains(COMMAND));
+        assert!(!md.contains("| runtime |"));
+        // The set's runs never reach the other sections.
+        let kept = scratch_only(vec![
+            run(
+                Platform::Amd64,
+                Variant::Runc,
+                ImageSet::Unoptimized,
+                1.0,
+                1.0,
+                false,
+            ),
+            run(
+                Platform::Amd64,
+                Variant::Runc,
+                ImageSet::Scratch,
+                1.0,
+                1.0,
+                false,
+            ),
+        ]);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].image_set, ImageSet::Scratch);
+    }
+}
