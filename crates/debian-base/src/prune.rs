@@ -53,7 +53,11 @@ pub fn prune_layers(cache: &Path, keep_epoch: u64, used_since: SystemTime) -> Re
         }
         let bytes = std::fs::metadata(dir.join(LAYER_BLOB)).map_or(0, |m| m.len());
         // Moved aside first: a build reading the cache sees the whole entry or none of it.
-        let aside = layers.join(format!(".prune.{}.{}", std::process::id(), name.to_string_lossy()));
+        let aside = layers.join(format!(
+            ".prune.{}.{}",
+            std::process::id(),
+            name.to_string_lossy()
+        ));
         std::fs::rename(&dir, &aside)
             .with_context(|| format!("cannot remove {}", dir.display()))?;
         std::fs::remove_dir_all(&aside)
@@ -126,10 +130,17 @@ mod tests {
         left.sort();
         assert_eq!(
             left,
-            [".staging.1-2.partial", "kept-this-epoch", "other-epoch-in-use"]
+            [
+                ".staging.1-2.partial",
+                "kept-this-epoch",
+                "other-epoch-in-use"
+            ]
         );
         // Nothing left to prune, and a cache without layers is no error.
-        assert_eq!(prune_layers(tmp.path(), 7, since).unwrap(), Pruned::default());
+        assert_eq!(
+            prune_layers(tmp.path(), 7, since).unwrap(),
+            Pruned::default()
+        );
         assert_eq!(
             prune_layers(&tmp.path().join("absent"), 7, since).unwrap(),
             Pruned::default()

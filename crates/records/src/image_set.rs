@@ -63,6 +63,11 @@ mod tests {
             assert_eq!(serde_json::from_value::<ImageSet>(json).unwrap(), set);
             assert_eq!(set.name().parse::<ImageSet>().unwrap(), set);
         }
-        assert!("optimized".parse::<ImageSet>().unwrap_err().contains("unoptimized"));
+        assert!(
+            "optimized"
+                .parse::<ImageSet>()
+                .unwrap_err()
+                .contains("unoptimized")
+        );
     }
 }

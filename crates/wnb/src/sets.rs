@@ -91,8 +91,13 @@ pub fn plan(
         );
     }
     let dir = definitions_dir.join(set.name());
-    let definitions = oci_image::load_definitions(&dir, build_dir)
-        .with_context(|| format!("cannot read the {} set's definitions in {}", set.name(), dir.display()))?;
+    let definitions = oci_image::load_definitions(&dir, build_dir).with_context(|| {
+        format!(
+            "cannot read the {} set's definitions in {}",
+            set.name(),
+            dir.display()
+        )
+    })?;
     let mut native: Vec<Platform> = definitions
         .iter()
         .filter(|d| images.contains(&d.image))
@@ -106,11 +111,18 @@ pub fn plan(
     } else {
         platforms.to_vec()
     };
-    if let Some(p) = platforms.iter().find(|p| !p.is_wasm() && !native.contains(p)) {
+    if let Some(p) = platforms
+        .iter()
+        .find(|p| !p.is_wasm() && !native.contains(p))
+    {
         bail!(
             "the {} set has no {p} entry (it has {} and the scratch images' wasm): choose those with --platform",
             set.name(),
-            native.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+            native
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     Ok(SetPlan {
@@ -148,7 +160,8 @@ pub fn check_pushed(
         let found = runtime.block_on(async {
             tokio::time::timeout(
                 std::time::Duration::from_secs(30),
-                client.fetch_manifest_digest(&parsed, &oci_client::secrets::RegistryAuth::Anonymous),
+                client
+                    .fetch_manifest_digest(&parsed, &oci_client::secrets::RegistryAuth::Anonymous),
             )
             .await
         });
@@ -158,7 +171,9 @@ pub fn check_pushed(
                 "{reference} is not in the registry ({e}): run `cargo xtask push --set {}` first",
                 set.name()
             ),
-            Err(_) => bail!("the registry did not answer for {reference} within 30 s: is it up (`cargo xtask registry up`)?"),
+            Err(_) => bail!(
+                "the registry did not answer for {reference} within 30 s: is it up (`cargo xtask registry up`)?"
+            ),
         }
     }
     Ok(())
