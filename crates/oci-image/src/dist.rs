@@ -108,6 +108,15 @@ pub struct ToolImage<'a> {
     pub binaries: Vec<(Platform, Vec<u8>)>,
 }
 
+/// A data file placed beside the executable in every entry (mode 0644), e.g. the CA
+/// certificates a scratch image lacks.
+#[derive(Clone, Debug)]
+pub struct ToolFile {
+    /// Absolute path inside the image.
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
 fn annotations(image: &ToolImage, opts: &BuildOptions) -> Result<HashMap<String, String>> {
     let mut a = HashMap::from([
         (
@@ -133,10 +142,14 @@ fn build_entry(
     image: &ToolImage,
     platform: Platform,
     bytes: &[u8],
+    files: &[ToolFile],
     opts: &BuildOptions,
 ) -> Result<Descriptor> {
     let mut contents = LayerContents::default();
     contents.file(image.entrypoint, bytes.to_vec(), 0o755)?;
+    for f in files {
+        contents.file(&f.path, f.bytes.clone(), 0o644)?;
+    }
     let tar = contents.to_tar(opts.source_date_epoch)?;
     let layer = writer.put_blob(
         opts.compression.media_type(),
@@ -183,6 +196,16 @@ pub fn build_tool_layout(
     opts: &BuildOptions,
     dest: &Path,
 ) -> Result<BuiltImage> {
+    build_tool_layout_with_files(image, &[], opts, dest)
+}
+
+/// [`build_tool_layout`] with `files` beside the executable in every entry's layer.
+pub fn build_tool_layout_with_files(
+    image: &ToolImage,
+    files: &[ToolFile],
+    opts: &BuildOptions,
+    dest: &Path,
+) -> Result<BuiltImage> {
     if !image.entrypoint.starts_with('/') {
         bail!(
             "{}: the entry point {:?} is not an absolute path",
@@ -205,7 +228,7 @@ pub fn build_tool_layout(
     let entries: Vec<Result<Descriptor>> = std::thread::scope(|scope| {
         let threads: Vec<_> = binaries
             .iter()
-            .map(|(p, bytes)| scope.spawn(|| build_entry(&writer, image, *p, bytes, opts)))
+            .map(|(p, bytes)| scope.spawn(|| build_entry(&writer, image, *p, bytes, files, opts)))
             .collect();
         threads
             .into_iter()
@@ -471,6 +494,52 @@ mod tests {
                 files.push((path, mode, data));
             }
             assert_eq!(files, [("wnb".to_owned(), 0o755, elf(machine, PT_LOAD))]);
+        }
+    }
+
+    #[test]
+    fn files_go_beside_the_executable_in_every_entry() {
+        let tmp = tempfile::tempdir().unwrap();
+        for (p, m) in [(Platform::Arm64, 183), (Platform::Amd64, 62)] {
+            dist(tmp.path(), p, &elf(m, PT_LOAD), None);
+        }
+        let image = ToolImage {
+            name: "wnb",
+            title: "wnb",
+            entrypoint: "/wnb",
+            binaries: read_dist_binaries(tmp.path(), "wnb", &[Platform::Amd64, Platform::Arm64])
+                .unwrap(),
+        };
+        let certs = ToolFile {
+            path: "/etc/ssl/certs/ca-certificates.crt".into(),
+            bytes: b"-----BEGIN CERTIFICATE-----".to_vec(),
+        };
+        let dest = tmp.path().join("oci-wnb");
+        let opts = BuildOptions::default();
+        let with = build_tool_layout_with_files(&image, &[certs], &opts, &dest).unwrap();
+        let without = build_tool_layout(&image, &opts, &tmp.path().join("b")).unwrap();
+        assert_ne!(with.index.digest(), without.index.digest());
+        let layout = Layout::open(&dest).unwrap();
+        for p in &with.platforms {
+            let manifest: ImageManifest = layout.json(&p.manifest).unwrap();
+            let tar = Compression::Gzip
+                .decompress(&layout.blob(&manifest.layers()[0]).unwrap())
+                .unwrap();
+            let mut entries = Vec::new();
+            for e in tar::Archive::new(&tar[..]).entries().unwrap() {
+                let e = e.unwrap();
+                let path = e.path().unwrap().to_string_lossy().into_owned();
+                entries.push((path, e.header().mode().unwrap()));
+            }
+            let expected = [
+                ("etc/", 0o755),
+                ("etc/ssl/", 0o755),
+                ("etc/ssl/certs/", 0o755),
+                ("etc/ssl/certs/ca-certificates.crt", 0o644),
+                ("wnb", 0o755),
+            ]
+            .map(|(p, m)| (p.to_owned(), m));
+            assert_eq!(entries, expected, "{}", p.platform);
         }
     }
 }

@@ -3,8 +3,9 @@
 //! (README, "As an image"). `wnb push --layout <build-dir>/oci-wnb` pushes it as
 //! `<registry>/<namespace>/wnb:<tag>`.
 
+use anyhow::Context;
 use anyhow::Result;
-use oci_image::dist::ToolImage;
+use oci_image::dist::{ToolFile, ToolImage};
 use oci_image::{BuildOptions, Compression, Layout};
 use platform::Platform;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,8 @@ use std::path::{Path, PathBuf};
 pub const IMAGE_NAME: &str = "wnb";
 /// Where the binary goes in the image: its entry point.
 pub const ENTRYPOINT: &str = "/wnb";
+/// The CA certificates, taken from the build machine and put at the same path in the image.
+pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 #[derive(clap::Args)]
 pub struct DistImageArgs {
@@ -46,6 +49,24 @@ pub fn run(workspace: &Path, build_dir: &Path, args: &DistImageArgs) -> Result<(
     )?;
     // Every binary read and checked before the layout is touched.
     let binaries = oci_image::dist::read_dist_binaries(build_dir, IMAGE_NAME, &platforms)?;
+    // What a scratch image lacks and wnb reads at run time, taken from the build machine and
+    // put at the same paths: the CA certificates (its registry client refuses to start without
+    // any, even for plain HTTP; rustls-native-certs reads this path first) and the report's
+    // font (`bench` ends by writing the report and its charts).
+    let files = [
+        (CA_BUNDLE, "ca-certificates"),
+        (report::DEFAULT_FONT, report::FONT_PACKAGE),
+    ]
+    .into_iter()
+    .map(|(path, package)| {
+        Ok(ToolFile {
+            path: path.to_owned(),
+            bytes: std::fs::read(path).with_context(|| {
+                format!("cannot read {path}, which the image carries: install Debian's {package} (`apt-get install {package}`)")
+            })?,
+        })
+    })
+    .collect::<Result<Vec<_>>>()?;
     let image = ToolImage {
         name: IMAGE_NAME,
         title: "wnb: the wasm-native-bench tool",
@@ -60,7 +81,7 @@ pub fn run(workspace: &Path, build_dir: &Path, args: &DistImageArgs) -> Result<(
         ..Default::default()
     };
     let started = std::time::Instant::now();
-    let built = oci_image::dist::build_tool_layout(&image, &options, &out)?;
+    let built = oci_image::dist::build_tool_layout_with_files(&image, &files, &options, &out)?;
     let layout = Layout::open(&out)?;
     for p in &built.platforms {
         let bytes = oci_image::dist::oci_bytes(&layout, &p.manifest)?;
