@@ -84,15 +84,11 @@ impl RuntimeDriver for ContainerdDriver<'_> {
     }
 
     fn unsupported(&self, platform: Platform) -> Option<String> {
-        if platform.is_wasm() {
-            return (!self.wasm_shim).then(|| {
-                "containerd-shim-wasmtime-v1 is not built: run `cargo xtask build`".into()
-            });
-        }
-        if !platform::host::runs_natively(platform) {
-            return self.foreign_unsupported.clone();
-        }
-        None
+        crate::runtime::shim_or_binfmt_unsupported(
+            platform,
+            self.wasm_shim,
+            &self.foreign_unsupported,
+        )
     }
 
     fn variants(&self, platform: Platform) -> Vec<Variant> {

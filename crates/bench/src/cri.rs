@@ -169,16 +169,21 @@ impl CriDriver {
         Ok(())
     }
 
-    /// The plugin's image id for `reference`, if it has the image.
-    fn image_id(&self, reference: &str) -> Result<Option<String>> {
+    /// Every image the plugin holds.
+    fn images(&self) -> Result<Vec<k8s_cri::v1::Image>> {
         let mut client = self.image_service.clone();
-        let listed = self.call(
+        self.call(
             "ListImages",
             CALL_TIMEOUT,
             client.list_images(ListImagesRequest { filter: None }),
-        )?;
-        Ok(listed
-            .images
+        )
+        .map(|listed| listed.images)
+    }
+
+    /// The plugin's image id for `reference`, if it has the image.
+    fn image_id(&self, reference: &str) -> Result<Option<String>> {
+        Ok(self
+            .images()?
             .into_iter()
             .find(|i| {
                 i.repo_tags.iter().any(|t| t == reference)
@@ -382,15 +387,11 @@ impl RuntimeDriver for CriDriver {
     }
 
     fn unsupported(&self, platform: Platform) -> Option<String> {
-        if platform.is_wasm() {
-            return (!self.wasm_shim).then(|| {
-                "containerd-shim-wasmtime-v1 is not built: run `cargo xtask build`".into()
-            });
-        }
-        if !platform::host::runs_natively(platform) {
-            return self.foreign_unsupported.clone();
-        }
-        None
+        crate::runtime::shim_or_binfmt_unsupported(
+            platform,
+            self.wasm_shim,
+            &self.foreign_unsupported,
+        )
     }
 
     fn variants(&self, platform: Platform) -> Vec<Variant> {
@@ -418,13 +419,7 @@ impl RuntimeDriver for CriDriver {
 
     /// Every image but the sandbox image, which is then pulled if it was not there.
     fn clear(&self) -> Result<()> {
-        let mut client = self.image_service.clone();
-        let listed = self.call(
-            "ListImages",
-            CALL_TIMEOUT,
-            client.list_images(ListImagesRequest { filter: None }),
-        )?;
-        for image in listed.images {
+        for image in self.images()? {
             if !image.repo_tags.contains(&self.sandbox_image) {
                 self.remove_image(&image.id)?;
             }

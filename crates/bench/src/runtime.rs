@@ -62,3 +62,20 @@ pub trait RuntimeDriver {
     /// still going after `timeout` is killed (with what it started), and is an error saying so.
     fn run(&self, target: &Target, timeout: Duration) -> Result<Started>;
 }
+
+/// Why a runtime that runs wasm through our shim and foreign platforms through binfmt
+/// handlers (containerd, CRI) cannot run `platform` here, if it cannot.
+pub fn shim_or_binfmt_unsupported(
+    platform: records::Platform,
+    wasm_shim: bool,
+    foreign_unsupported: &Option<String>,
+) -> Option<String> {
+    if platform.is_wasm() {
+        return (!wasm_shim)
+            .then(|| "containerd-shim-wasmtime-v1 is not built: run `cargo xtask build`".into());
+    }
+    if !platform::host::runs_natively(platform) {
+        return foreign_unsupported.clone();
+    }
+    None
+}

@@ -91,7 +91,9 @@ pub(crate) fn rfc3339(epoch: u64) -> Result<String> {
     Ok(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
-fn annotations(spec: &ImageSpec, opts: &BuildOptions) -> Result<HashMap<String, String>> {
+/// The annotations every manifest and index we build carries: creation time, title, and the
+/// revision and source when known.
+pub(crate) fn annotations(title: &str, opts: &BuildOptions) -> Result<HashMap<String, String>> {
     let mut a = HashMap::from([
         (
             "org.opencontainers.image.created".to_owned(),
@@ -99,7 +101,7 @@ fn annotations(spec: &ImageSpec, opts: &BuildOptions) -> Result<HashMap<String, 
         ),
         (
             "org.opencontainers.image.title".to_owned(),
-            spec.title.clone(),
+            title.to_owned(),
         ),
     ]);
     if let Some(r) = &opts.revision {
@@ -211,7 +213,7 @@ fn build_platform(
         config = config.variant(v);
     }
     let config = writer.put_json(MediaType::ImageConfig, &config.build()?)?;
-    let mut manifest_annotations = annotations(spec, opts)?;
+    let mut manifest_annotations = annotations(&spec.title, opts)?;
     if let Some(base) = &image.base {
         manifest_annotations.insert(
             BASE_PACKAGES_ANNOTATION.to_owned(),
@@ -300,7 +302,7 @@ fn build_cncf_artifact(
         .media_type(MediaType::ImageManifest)
         .config(config)
         .layers(vec![layer])
-        .annotations(annotations(spec, opts)?)
+        .annotations(annotations(&spec.title, opts)?)
         .build()?;
     let mut descriptor = writer.put_json(MediaType::ImageManifest, &manifest)?;
     descriptor.set_platform(Some(oci_platform(image.platform)?));
@@ -331,7 +333,7 @@ fn build_index(writer: &LayoutWriter, spec: &ImageSpec, opts: &BuildOptions) -> 
                 .map(|p| p.manifest.clone())
                 .collect::<Vec<_>>(),
         )
-        .annotations(annotations(spec, opts)?)
+        .annotations(annotations(&spec.title, opts)?)
         .build()?;
     let index = writer.put_json(MediaType::ImageIndex, &index)?;
     Ok(BuiltImage {

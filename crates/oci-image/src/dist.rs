@@ -9,7 +9,9 @@
 //! its platform's machine (a scratch image has no loader and no libraries, so anything else
 //! would fail only when a node starts it).
 
-use crate::assemble::{BuildOptions, BuiltImage, BuiltPlatform, oci_platform, rfc3339};
+use crate::assemble::{
+    BuildOptions, BuiltImage, BuiltPlatform, annotations, oci_platform, rfc3339,
+};
 use crate::layer::{LayerContents, sha256_digest};
 use crate::layout::{Layout, LayoutWriter};
 use anyhow::{Context, Result, bail};
@@ -117,26 +119,6 @@ pub struct ToolFile {
     pub bytes: Vec<u8>,
 }
 
-fn annotations(image: &ToolImage, opts: &BuildOptions) -> Result<HashMap<String, String>> {
-    let mut a = HashMap::from([
-        (
-            "org.opencontainers.image.created".to_owned(),
-            rfc3339(opts.source_date_epoch)?,
-        ),
-        (
-            "org.opencontainers.image.title".to_owned(),
-            image.title.to_owned(),
-        ),
-    ]);
-    if let Some(r) = &opts.revision {
-        a.insert("org.opencontainers.image.revision".into(), r.clone());
-    }
-    if let Some(s) = &opts.source {
-        a.insert("org.opencontainers.image.source".into(), s.clone());
-    }
-    Ok(a)
-}
-
 fn build_entry(
     writer: &LayoutWriter,
     image: &ToolImage,
@@ -181,7 +163,7 @@ fn build_entry(
         .media_type(MediaType::ImageManifest)
         .config(config)
         .layers(vec![layer])
-        .annotations(annotations(image, opts)?)
+        .annotations(annotations(image.title, opts)?)
         .build()?;
     let mut descriptor = writer.put_json(MediaType::ImageManifest, &manifest)?;
     descriptor.set_platform(Some(oci));
@@ -256,7 +238,7 @@ pub fn build_tool_layout_with_files(
                 .map(|p| p.manifest.clone())
                 .collect::<Vec<_>>(),
         )
-        .annotations(annotations(image, opts)?)
+        .annotations(annotations(image.title, opts)?)
         .build()?;
     let index = writer.put_json(MediaType::ImageIndex, &index)?;
     writer.finish(vec![(image.name.to_owned(), index.clone())])?;
