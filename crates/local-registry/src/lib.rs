@@ -326,6 +326,34 @@ fn which_registry() -> Result<()> {
     Ok(())
 }
 
+/// A loopback address no one listens on right now.
+///
+/// Taken below the kernel's ephemeral range (32768 and up by default): a port the kernel hands
+/// out for `bind(0)` is handed out to outgoing connections too, and with registries and
+/// daemons talking all through the suite one such port was taken between the check and the
+/// server's start. Each call starts at another place in the range, so tests running at once
+/// rarely try the same port; a caller that starts a server on it tries again on the rare clash.
+pub fn free_loopback_addr() -> std::net::SocketAddr {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let start = std::process::id()
+        .wrapping_mul(7919)
+        .wrapping_add(nanos)
+        .wrapping_add(CALLS.fetch_add(1, Ordering::Relaxed).wrapping_mul(104_729));
+    (0..COUNT)
+        .map(|i| FIRST + (start.wrapping_add(i.wrapping_mul(97))) % COUNT)
+        .find_map(|port| {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port as u16));
+            std::net::TcpListener::bind(addr).ok().map(|_| addr)
+        })
+        .expect("a free loopback port between 20000 and 32000")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,20 +365,27 @@ mod tests {
         assert!(err.to_string().contains("loopback"));
     }
 
+    /// A registry started in `dir` on a free loopback port. A port found free can be taken
+    /// before the registry binds it (tests run at once): another is tried then.
+    fn started(dir: &Path) -> (LocalRegistry, u32) {
+        (0..5)
+            .find_map(|_| {
+                let reg = LocalRegistry::new(free_loopback_addr(), dir).unwrap();
+                match reg.up() {
+                    Ok(UpOutcome::Started { pid }) => Some((reg, pid)),
+                    Ok(other) => panic!("{other:?}"),
+                    Err(e) if e.to_string().contains("already taken") => None,
+                    Err(e) => panic!("{e:#}"),
+                }
+            })
+            .expect("a free port in five tries")
+    }
+
     #[test]
     fn starts_is_idempotent_and_stops() {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let reg =
-            LocalRegistry::new(format!("127.0.0.1:{port}").parse().unwrap(), dir.path()).unwrap();
-        let pid = match reg.up().unwrap() {
-            UpOutcome::Started { pid } => pid,
-            other => panic!("{other:?}"),
-        };
+        let (reg, pid) = started(dir.path());
+        let port = reg.addr().port();
         assert_eq!(reg.up().unwrap(), UpOutcome::AlreadyRunning { pid });
         assert!(reg.answers());
         let config = std::fs::read_to_string(dir.path().join("config.yml")).unwrap();
@@ -372,15 +407,9 @@ mod tests {
     #[test]
     fn a_handle_stopped_on_drop_stops_its_registry_with_its_last_clone_even_in_a_panic() {
         let dir = tempfile::tempdir().unwrap();
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
         // A plain handle leaves its registry running when dropped.
-        let plain = LocalRegistry::new(addr, dir.path()).unwrap();
-        let UpOutcome::Started { pid } = plain.up().unwrap() else {
-            panic!("a fresh directory has no registry")
-        };
+        let (plain, pid) = started(dir.path());
+        let addr = plain.addr();
         drop(plain);
         let observer = LocalRegistry::new(addr, dir.path()).unwrap();
         assert_eq!(observer.running_pid(), Some(pid));

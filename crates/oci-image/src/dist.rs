@@ -20,7 +20,6 @@ use oci_spec::image::{
     ImageManifestBuilder, MediaType, RootFsBuilder, SCHEMA_VERSION,
 };
 use platform::Platform;
-use std::collections::HashMap;
 use std::path::Path;
 use workload_build::tools::{CHECKSUMS, dist_dir};
 

@@ -48,32 +48,9 @@ pub fn matmul_definition_with_n(defs: &Path, n: &str) -> PathBuf {
     defs.to_owned()
 }
 
-/// A loopback address no one listens on right now.
-///
-/// Taken below the kernel's ephemeral range (32768 and up by default): a port the kernel hands
-/// out for `bind(0)` is handed out to outgoing connections too, and with registries and
-/// daemons talking all through the suite one such port was taken between the check and the
-/// server's start. Each call starts at another place in the range, so tests running at once
-/// rarely try the same port; [`start_registry`] tries again on the rare clash.
+/// A loopback address no one listens on right now (see [`local_registry::free_loopback_addr`]).
 pub fn free_loopback_addr() -> SocketAddr {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    const FIRST: u32 = 20_000;
-    const COUNT: u32 = 12_000;
-    static CALLS: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let start = std::process::id()
-        .wrapping_mul(7919)
-        .wrapping_add(nanos)
-        .wrapping_add(CALLS.fetch_add(1, Ordering::Relaxed).wrapping_mul(104_729));
-    (0..COUNT)
-        .map(|i| FIRST + (start.wrapping_add(i.wrapping_mul(97))) % COUNT)
-        .find_map(|port| {
-            let addr = SocketAddr::from(([127, 0, 0, 1], port as u16));
-            std::net::TcpListener::bind(addr).ok().map(|_| addr)
-        })
-        .expect("a free loopback port between 20000 and 32000")
+    local_registry::free_loopback_addr()
 }
 
 /// The image definitions in `defs` (default: the repository's `images/`) that `keep` accepts.
