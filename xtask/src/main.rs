@@ -59,7 +59,8 @@ enum Cmd {
     Registry(Passed),
     /// Push every image index of a layout to a registry, digest for digest.
     Push(Passed),
-    /// Pull and start the images through floor, containerd and Docker, every run verified,
+    /// Pull and start the images through the floor, containerd (`ctr`, and CRI pods as a
+    /// kubelet starts them) and Docker, every run verified,
     /// with each runtime's phases; write results/<timestamp>/ and the report. Builds the
     /// release shim first (a no-op when it is current): what is measured is never a debug build.
     Bench(Passed),
@@ -140,8 +141,11 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Registry(p) => wnb("registry", p),
         Cmd::Push(p) => wnb("push", p),
         Cmd::Bench(p) => {
-            // What is measured is the release shim, whatever an earlier `test` left there.
-            build_shim(&workspace, &build_dir, ToolProfile::Release)?;
+            // What is measured is the release shim, whatever an earlier `test` left there; a
+            // request for help measures nothing and waits for no build.
+            if !p.args.iter().any(|a| a == "--help" || a == "-h") {
+                build_shim(&workspace, &build_dir, ToolProfile::Release)?;
+            }
             wnb("bench", p)
         }
         Cmd::Report(p) => wnb("report", p),
