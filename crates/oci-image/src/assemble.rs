@@ -324,6 +324,22 @@ fn build_index(writer: &LayoutWriter, spec: &ImageSpec, opts: &BuildOptions) -> 
             manifest,
         });
     }
+    let index = write_index(writer, &platforms, &spec.title, opts)?;
+    Ok(BuiltImage {
+        name: spec.name.clone(),
+        index,
+        platforms,
+    })
+}
+
+/// Writes the image index over `platforms`' manifests, in their order, with the annotations
+/// of [`annotations`].
+pub(crate) fn write_index(
+    writer: &LayoutWriter,
+    platforms: &[BuiltPlatform],
+    title: &str,
+    opts: &BuildOptions,
+) -> Result<Descriptor> {
     let index = ImageIndexBuilder::default()
         .schema_version(SCHEMA_VERSION)
         .media_type(MediaType::ImageIndex)
@@ -333,14 +349,9 @@ fn build_index(writer: &LayoutWriter, spec: &ImageSpec, opts: &BuildOptions) -> 
                 .map(|p| p.manifest.clone())
                 .collect::<Vec<_>>(),
         )
-        .annotations(annotations(&spec.title, opts)?)
+        .annotations(annotations(title, opts)?)
         .build()?;
-    let index = writer.put_json(MediaType::ImageIndex, &index)?;
-    Ok(BuiltImage {
-        name: spec.name.clone(),
-        index,
-        platforms,
-    })
+    writer.put_json(MediaType::ImageIndex, &index)
 }
 
 /// Builds every image into a layout at `dest`, replacing what was there only on success.

@@ -10,14 +10,14 @@
 //! would fail only when a node starts it).
 
 use crate::assemble::{
-    BuildOptions, BuiltImage, BuiltPlatform, annotations, oci_platform, rfc3339,
+    BuildOptions, BuiltImage, BuiltPlatform, annotations, oci_platform, rfc3339, write_index,
 };
 use crate::layer::{LayerContents, sha256_digest};
 use crate::layout::{Layout, LayoutWriter};
 use anyhow::{Context, Result, bail};
 use oci_spec::image::{
-    ConfigBuilder, Descriptor, ImageConfigurationBuilder, ImageIndexBuilder, ImageManifest,
-    ImageManifestBuilder, MediaType, RootFsBuilder, SCHEMA_VERSION,
+    ConfigBuilder, Descriptor, ImageConfigurationBuilder, ImageManifest, ImageManifestBuilder,
+    MediaType, RootFsBuilder, SCHEMA_VERSION,
 };
 use platform::Platform;
 use std::path::Path;
@@ -228,18 +228,7 @@ pub fn build_tool_layout_with_files(
             manifest,
         });
     }
-    let index = ImageIndexBuilder::default()
-        .schema_version(SCHEMA_VERSION)
-        .media_type(MediaType::ImageIndex)
-        .manifests(
-            platforms
-                .iter()
-                .map(|p| p.manifest.clone())
-                .collect::<Vec<_>>(),
-        )
-        .annotations(annotations(image.title, opts)?)
-        .build()?;
-    let index = writer.put_json(MediaType::ImageIndex, &index)?;
+    let index = write_index(&writer, &platforms, image.title, opts)?;
     writer.finish(vec![(image.name.to_owned(), index.clone())])?;
     Ok(BuiltImage {
         name: image.name.to_owned(),

@@ -218,15 +218,7 @@ mod tests {
     }
 
     fn data(records: Vec<RunRecord>) -> Data {
-        Data {
-            dir: "results/x".into(),
-            groups: records::summarise(&records),
-            records,
-            env: None,
-            sizes: None,
-            linked: Vec::new(),
-            study_link: None,
-        }
+        Data::of_runs("results/x", records, None)
     }
 
     #[test]

@@ -175,6 +175,21 @@ impl Data {
         }
     }
 
+    /// Data of `records` alone, as a results directory `dir` without sizes or link runs
+    /// would load: each section's unit tests build their cases this way.
+    #[cfg(test)]
+    pub fn of_runs(dir: &str, records: Vec<RunRecord>, env: Option<Environment>) -> Data {
+        Data {
+            dir: dir.into(),
+            groups: records::summarise(&records),
+            records,
+            env,
+            sizes: None,
+            linked: Vec::new(),
+            study_link: None,
+        }
+    }
+
     /// Measured (not warm-up) runs of one runtime, verified or not.
     pub fn measured(&self, runtime: Runtime) -> impl Iterator<Item = &RunRecord> {
         self.records

@@ -345,18 +345,14 @@ mod tests {
             platform: Platform::Wasm,
             reason: "no wasm runtime".into(),
         });
-        Data {
-            dir: "results/x".into(),
-            groups: records::summarise(&records),
+        Data::of_runs(
+            "results/x",
             records,
-            env: Some(Environment {
+            Some(Environment {
                 runtimes: vec![RuntimeInfo::new(Runtime::Floor), docker],
                 ..Environment::default()
             }),
-            sizes: None,
-            linked: Vec::new(),
-            study_link: None,
-        }
+        )
     }
 
     /// "Precompiled" on a fresh run is not one thing: the floor loads code compiled before the

@@ -409,15 +409,7 @@ mod tests {
     }
 
     fn data(records: Vec<RunRecord>) -> Data {
-        Data {
-            dir: "results/test".into(),
-            groups: records::summarise(&records),
-            records,
-            env: None,
-            sizes: None,
-            linked: Vec::new(),
-            study_link: None,
-        }
+        Data::of_runs("results/test", records, None)
     }
 
     #[test]
