@@ -65,6 +65,9 @@ pub struct Floor {
     wasm: WasiRunner,
     /// What this process precompiled, hashed: checked before every load.
     precompiled: crate::cache::Precompiled,
+    /// Blobs fetched from the registry so far: what tells a cached pull from a fresh one
+    /// without timing either.
+    blobs_fetched: std::cell::Cell<u64>,
 }
 
 impl Floor {
@@ -81,7 +84,13 @@ impl Floor {
             auth,
             wasm: WasiRunner::new()?,
             precompiled: Default::default(),
+            blobs_fetched: Default::default(),
         })
+    }
+
+    /// How many blobs this floor has fetched from a registry (store hits not counted).
+    pub fn blobs_fetched(&self) -> u64 {
+        self.blobs_fetched.get()
     }
 
     /// What an image named by reference (not built by this project) runs: its platforms of
@@ -232,6 +241,7 @@ impl Floor {
             tokio::io::AsyncWriteExt::flush(&mut file).await?;
             drop(file);
             std::fs::rename(&partial, &path)?;
+            self.blobs_fetched.set(self.blobs_fetched.get() + 1);
         }
         phases.push(PhaseTime::new(Phase::Fetch, ms(t.elapsed())));
 

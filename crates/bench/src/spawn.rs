@@ -27,6 +27,12 @@ pub use wasi_runner::OUTPUT_LIMIT;
 /// The child's stack until it execs: the few frames of the callback and libc's wrappers.
 const CHILD_STACK_BYTES: usize = 64 * 1024;
 
+/// An entry point unpacked moments ago can be busy (ETXTBSY): a child another thread of this
+/// process forked meanwhile holds the unpacker's descriptor until that child's own exec closes
+/// it. The exec is tried again, every [`EXEC_BUSY_PAUSE_NS`], at most this many times (1 s).
+const EXEC_BUSY_RETRIES: u32 = 200;
+const EXEC_BUSY_PAUSE_NS: libc::c_long = 5_000_000;
+
 fn cstring(bytes: &[u8], what: &str) -> Result<CString> {
     CString::new(bytes).with_context(|| format!("{what} holds a NUL byte"))
 }
@@ -236,13 +242,26 @@ pub fn spawn_sandboxed(
                 empty_mask.as_ref() as *const libc::sigset_t,
                 std::ptr::null_mut(),
             );
-            let mut now: libc::timespec = std::mem::zeroed();
-            libc::clock_gettime(libc::CLOCK_REALTIME, &mut now);
-            sandboxed_ns.store(
-                now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64,
-                Ordering::SeqCst,
-            );
-            libc::execve(program_c.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            let pause = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: EXEC_BUSY_PAUSE_NS,
+            };
+            for attempt in 0..=EXEC_BUSY_RETRIES {
+                if attempt > 0 {
+                    libc::nanosleep(&pause, std::ptr::null_mut());
+                }
+                // Stamped before each attempt: a wait for a busy file is not exec-to-main.
+                let mut now: libc::timespec = std::mem::zeroed();
+                libc::clock_gettime(libc::CLOCK_REALTIME, &mut now);
+                sandboxed_ns.store(
+                    now.tv_sec as u64 * 1_000_000_000 + now.tv_nsec as u64,
+                    Ordering::SeqCst,
+                );
+                libc::execve(program_c.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                if nix::errno::Errno::last() != nix::errno::Errno::ETXTBSY {
+                    break;
+                }
+            }
         }
         fail(4)
     });
@@ -473,6 +492,34 @@ mod tests {
 
     /// Every case must end well before this: a hang would show as this bound, not as a pass.
     const BOUND: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn an_entry_point_busy_for_a_moment_is_started_once_free() {
+        let root = rootfs();
+        // What another thread's child holds between its fork and its exec: the descriptor an
+        // unpacker wrote the entry point with. Here the holder keeps it 200 ms.
+        let writer = std::fs::OpenOptions::new()
+            .append(true)
+            .open(root.path().join("bin/busybox"))
+            .unwrap();
+        // SAFETY: the child only sleeps and exits, async-signal-safe calls.
+        let holder = match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => unsafe {
+                let held = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 200_000_000,
+                };
+                libc::nanosleep(&held, std::ptr::null_mut());
+                libc::_exit(0)
+            },
+            nix::unistd::ForkResult::Parent { child } => child,
+        };
+        drop(writer);
+        let out = shell(root.path(), "echo started", BOUND);
+        waitpid(holder, None).unwrap();
+        let out = out.unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
+    }
 
     #[test]
     fn an_entry_point_that_loops_is_killed_at_its_deadline() {

@@ -258,7 +258,9 @@ impl LocalRegistry {
     fn wait_ready(&self, pid: u32) -> Result<()> {
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
-            if self.answers() {
+            // Another program that took the address between the check in `up` and our bind
+            // would answer too, while ours exits: only our own listening socket counts.
+            if listens_on(pid, self.addr) && self.answers() {
                 return Ok(());
             }
             if !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid) {
@@ -284,13 +286,11 @@ impl LocalRegistry {
             let _ = std::fs::remove_file(self.pid_file());
             return Ok(false);
         };
-        let status = Command::new("kill")
-            .arg(pid.to_string())
-            .status()
-            .context("cannot run kill")?;
-        if !status.success() {
-            bail!("cannot stop the registry (pid {pid})");
-        }
+        let process = rustix::process::Pid::from_raw(pid as i32)
+            .with_context(|| format!("the registry's PID file names {pid}"))?;
+        // SIGTERM: distribution drains requests in flight (draintimeout) before it exits.
+        rustix::process::kill_process(process, rustix::process::Signal::TERM)
+            .with_context(|| format!("cannot stop the registry (pid {pid})"))?;
         let deadline = Instant::now() + STOP_TIMEOUT;
         while Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
             if Instant::now() > deadline {
@@ -305,13 +305,34 @@ impl LocalRegistry {
 
 /// A child that exited but was not reaped (we never wait on the registry) is a zombie.
 fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+    procfs::process::Process::new(pid as i32)
+        .and_then(|p| p.stat())
+        .is_ok_and(|stat| stat.state == 'Z')
+}
+
+/// Whether process `pid` holds a socket listening on `addr`, in its own network namespace
+/// (a registry started in one is seen there).
+fn listens_on(pid: u32, addr: SocketAddr) -> bool {
+    let Ok(process) = procfs::process::Process::new(pid as i32) else {
+        return false;
+    };
+    let listening: Vec<u64> = match if addr.is_ipv4() {
+        process.tcp()
+    } else {
+        process.tcp6()
+    } {
+        Ok(entries) => entries
+            .into_iter()
+            .filter(|e| e.state == procfs::net::TcpState::Listen && e.local_address == addr)
+            .map(|e| e.inode)
+            .collect(),
+        Err(_) => return false,
+    };
+    process.fd().is_ok_and(|fds| {
+        fds.flatten().any(|fd| {
+            matches!(fd.target, procfs::process::FDTarget::Socket(inode) if listening.contains(&inode))
         })
-        .unwrap_or(false)
+    })
 }
 
 fn which_registry() -> Result<()> {

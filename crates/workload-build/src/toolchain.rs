@@ -354,11 +354,7 @@ impl Toolchains {
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.trim_ascii() == b"0")
-        .unwrap_or(false)
+    rustix::process::geteuid().is_root()
 }
 
 /// `apt-get update` then `apt-get install` of the given packages.
