@@ -20,12 +20,13 @@ use containerd_client::tonic::{Response, Status};
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{
-    ContainerConfig, ContainerMetadata, ContainerState, ContainerStatusRequest,
+    AuthConfig, ContainerConfig, ContainerMetadata, ContainerState, ContainerStatusRequest,
     CreateContainerRequest, ImageSpec, LinuxPodSandboxConfig, LinuxSandboxSecurityContext,
     ListImagesRequest, NamespaceMode, NamespaceOption, PodSandboxConfig, PodSandboxMetadata,
     PullImageRequest, RemoveContainerRequest, RemoveImageRequest, RemovePodSandboxRequest,
     RunPodSandboxRequest, StartContainerRequest, StatusRequest, StopPodSandboxRequest,
 };
+use oci_client::secrets::RegistryAuth;
 use records::{Phase, PhaseTime, Platform, Runtime, Variant};
 use runtime_daemons::Containerd;
 use runtime_daemons::containerd::{RUNC_HANDLER, WASMTIME_HANDLER};
@@ -59,6 +60,25 @@ pub struct CriDriver {
     logs: PathBuf,
     /// For each reference by digest chosen from a tag: the index digest the tag resolved to.
     chosen: RefCell<HashMap<String, String>>,
+    /// What every `PullImage` presents to the registry, as a kubelet passes a pod's
+    /// imagePullSecrets.
+    auth: Option<AuthConfig>,
+}
+
+/// The registry credentials a `PullImage` carries.
+fn auth_config(auth: &RegistryAuth) -> Option<AuthConfig> {
+    match auth {
+        RegistryAuth::Anonymous => None,
+        RegistryAuth::Basic(username, password) => Some(AuthConfig {
+            username: username.clone(),
+            password: password.clone(),
+            ..Default::default()
+        }),
+        RegistryAuth::Bearer(token) => Some(AuthConfig {
+            registry_token: token.clone(),
+            ..Default::default()
+        }),
+    }
 }
 
 /// The RuntimeClass handler a variant's pod asks for.
@@ -71,7 +91,8 @@ pub fn handler(variant: Variant) -> &'static str {
 
 impl CriDriver {
     /// Connects to the CRI plugin of a containerd started with [`Containerd::start_cri`],
-    /// checks that it answers and has both handlers, and pulls the sandbox image (untimed).
+    /// checks that it answers and has both handlers. The sandbox image is pulled (untimed) by
+    /// [`RuntimeDriver::clear`], which a session calls before any run.
     pub fn new(
         containerd: &Containerd,
         wasm_shim: bool,
@@ -79,6 +100,7 @@ impl CriDriver {
         resolver: Resolver,
         sandbox_image: &str,
         logs: &Path,
+        auth: &RegistryAuth,
     ) -> Result<CriDriver> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -102,6 +124,7 @@ impl CriDriver {
             resolver,
             sandbox_image: sandbox_image.to_owned(),
             logs: logs.to_owned(),
+            auth: auth_config(auth),
             chosen: RefCell::default(),
         };
         driver.require_handlers(&[RUNC_HANDLER, WASMTIME_HANDLER])?;
@@ -162,6 +185,7 @@ impl CriDriver {
             CALL_TIMEOUT,
             client.pull_image(PullImageRequest {
                 image: Some(image_spec(&self.sandbox_image)),
+                auth: self.auth.clone(),
                 ..Default::default()
             }),
         )
@@ -204,33 +228,64 @@ impl CriDriver {
         .map(drop)
     }
 
-    /// Removes a pod and its container, best effort: each step may find nothing.
+    /// Removes a pod and its container. Every step is tried even when one before it failed
+    /// (StopPodSandbox stops what a failed RemoveContainer left running); the first error is
+    /// returned.
     fn remove_pod(&self, pod: &str, container: Option<&str>) -> Result<()> {
         let mut client = self.runtime_service.clone();
-        if let Some(id) = container {
-            self.call(
+        let mut first_error = None;
+        if let Some(id) = container
+            && let Err(e) = self.call(
                 "RemoveContainer",
                 CALL_TIMEOUT,
                 client.remove_container(RemoveContainerRequest {
                     container_id: id.to_owned(),
                 }),
-            )?;
+            )
+        {
+            first_error.get_or_insert(e);
         }
-        self.call(
+        if let Err(e) = self.call(
             "StopPodSandbox",
             CALL_TIMEOUT,
             client.stop_pod_sandbox(StopPodSandboxRequest {
                 pod_sandbox_id: pod.to_owned(),
             }),
-        )?;
-        self.call(
+        ) {
+            first_error.get_or_insert(e);
+        }
+        if let Err(e) = self.call(
             "RemovePodSandbox",
             CALL_TIMEOUT,
             client.remove_pod_sandbox(RemovePodSandboxRequest {
                 pod_sandbox_id: pod.to_owned(),
             }),
-        )
-        .map(drop)
+        ) {
+            first_error.get_or_insert(e);
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Removes every pod the plugin holds whose name is `name` (every pod, with `None`): what
+    /// a `RunPodSandbox` that failed after containerd made the pod, or an earlier failure to
+    /// remove one, left behind.
+    fn remove_pods_named(&self, name: Option<&str>) -> Result<()> {
+        let mut client = self.runtime_service.clone();
+        let listed = self.call(
+            "ListPodSandbox",
+            CALL_TIMEOUT,
+            client.list_pod_sandbox(k8s_cri::v1::ListPodSandboxRequest { filter: None }),
+        )?;
+        let mut first_error = None;
+        for pod in listed.items {
+            let named = pod.metadata.as_ref().map(|m| m.name.as_str());
+            if (name.is_none() || named == name)
+                && let Err(e) = self.remove_pod(&pod.id, None)
+            {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Waits for the container to exit; its status then.
@@ -241,19 +296,35 @@ impl CriDriver {
             if left.is_zero() {
                 bail!("the container was still running at its deadline");
             }
-            let status = self
-                .call(
-                    "ContainerStatus",
-                    left,
-                    client.container_status(ContainerStatusRequest {
-                        container_id: id.to_owned(),
-                        verbose: false,
-                    }),
-                )?
-                .status
-                .context("CRI ContainerStatus returned no status")?;
+            let status = match self.call(
+                "ContainerStatus",
+                left,
+                client.container_status(ContainerStatusRequest {
+                    container_id: id.to_owned(),
+                    verbose: false,
+                }),
+            ) {
+                Ok(answer) => answer
+                    .status
+                    .context("CRI ContainerStatus returned no status")?,
+                // The poll that ran into the deadline: the container's deadline, not the call's.
+                Err(_) if Instant::now() >= deadline => {
+                    bail!("the container was still running at its deadline")
+                }
+                Err(e) => return Err(e),
+            };
             if status.state == ContainerState::ContainerExited as i32 {
                 return Ok(status);
+            }
+            if status.state == ContainerState::ContainerUnknown as i32 {
+                bail!(
+                    "containerd lost track of the container (state UNKNOWN: its shim died?){}",
+                    if status.message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", status.message)
+                    }
+                );
             }
             std::thread::sleep(EXIT_POLL);
         }
@@ -350,6 +421,25 @@ impl CriDriver {
 /// The container's log file, under its pod's log directory.
 const LOG_FILE: &str = "workload.log";
 
+/// A directory removed when dropped.
+struct RemovedOnDrop(PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for CriDriver {
+    /// No pod outlives the driver: what a failed removal left is removed before containerd
+    /// stops (the pause process, its network namespace and veth, its address lease).
+    fn drop(&mut self) {
+        if let Err(e) = self.remove_pods_named(None) {
+            eprintln!("warning: pods may be left in containerd's CRI plugin: {e:#}");
+        }
+    }
+}
+
 fn image_spec(reference: &str) -> ImageSpec {
     ImageSpec {
         image: reference.to_owned(),
@@ -420,7 +510,9 @@ impl RuntimeDriver for CriDriver {
     /// Every image but the sandbox image, which is then pulled if it was not there.
     fn clear(&self) -> Result<()> {
         for image in self.images()? {
-            if !image.repo_tags.contains(&self.sandbox_image) {
+            if !(image.repo_tags.contains(&self.sandbox_image)
+                || image.repo_digests.contains(&self.sandbox_image))
+            {
                 self.remove_image(&image.id)?;
             }
         }
@@ -444,6 +536,7 @@ impl RuntimeDriver for CriDriver {
             timeout,
             client.pull_image(PullImageRequest {
                 image: Some(image_spec(&target.reference)),
+                auth: self.auth.clone(),
                 ..Default::default()
             }),
         )?;
@@ -489,38 +582,68 @@ impl CriDriver {
         timeout: Duration,
     ) -> Result<Started> {
         let id = crate::client::container_id();
+        // The pod's log directory goes with the run, whatever its end; one an earlier bench
+        // left under the same id is never read as this run's.
+        let log_dir = RemovedOnDrop(self.logs.join(&id));
+        if log_dir.0.exists() {
+            std::fs::remove_dir_all(&log_dir.0)
+                .with_context(|| format!("cannot remove {}", log_dir.0.display()))?;
+        }
         let config = self.pod_config(&id, target.variant);
         let deadline = Instant::now() + timeout;
         let requested_unix_ns = protocol::now_unix_ns();
         let started = Instant::now();
         let mut client = self.runtime_service.clone();
-        let pod = self
-            .call(
-                &format!("RunPodSandbox (RuntimeClass handler {handler:?})"),
-                timeout,
-                client.run_pod_sandbox(RunPodSandboxRequest {
-                    config: Some(config.clone()),
-                    runtime_handler: handler.to_owned(),
-                }),
-            )?
-            .pod_sandbox_id;
+        let pod = match self.call(
+            &format!("RunPodSandbox (RuntimeClass handler {handler:?})"),
+            timeout,
+            client.run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(config.clone()),
+                runtime_handler: handler.to_owned(),
+            }),
+        ) {
+            Ok(answer) => answer.pod_sandbox_id,
+            Err(e) => {
+                // Past the deadline containerd may still have made the pod: never left behind.
+                return Err(match self.remove_pods_named(Some(&id)) {
+                    Ok(()) => e,
+                    Err(r) => anyhow::anyhow!("{e:#}; and its pod could not be removed: {r:#}"),
+                });
+            }
+        };
         let sandbox_ready = protocol::now_unix_ns();
         let mut container = None;
         let ran = self.run_in_pod(target, &pod, &config, deadline, &mut container);
         let removed = self.remove_pod(&pod, container.as_deref());
         let total = started.elapsed();
-        let (mut before_main, status) = ran?;
-        removed.context("cannot remove the pod after its run")?;
+        let (mut before_main, status) = match (ran, removed) {
+            (Ok(ran), Ok(())) => ran,
+            (Ok(_), Err(r)) => return Err(r.context("cannot remove the pod after its run")),
+            (Err(e), Ok(())) => return Err(e),
+            (Err(e), Err(r)) => {
+                bail!("{e:#}; and the pod could not be removed: {r:#}")
+            }
+        };
         before_main.insert(0, (Phase::PodSandbox, sandbox_ready));
-        let log_path = self.logs.join(&id).join(LOG_FILE);
+        let log_path = log_dir.0.join(LOG_FILE);
         let (stdout, stderr) = read_log(&log_path)?;
-        std::fs::remove_dir_all(self.logs.join(&id)).ok();
-        let finished = u64::try_from(status.finished_at).unwrap_or(0);
+        let finished = u64::try_from(status.finished_at)
+            .ok()
+            .filter(|&at| at > 0)
+            .context("CRI ContainerStatus says the container exited but not when (finished_at)")?;
         let emulated =
             !target.platform.is_wasm() && !platform::host::runs_natively(target.platform);
         let mut stderr = stderr;
-        if status.exit_code != 0 && !status.message.is_empty() {
-            stderr.push_str(&format!("\n{}: {}", status.reason, status.message));
+        if status.exit_code != 0 {
+            // Why it died as containerd saw it: a message, or a reason beyond the plain exit
+            // (e.g. OOMKilled, which comes without a message).
+            match (status.reason.as_str(), status.message.as_str()) {
+                (reason, message) if !message.is_empty() => {
+                    stderr.push_str(&format!("\n{reason}: {message}"))
+                }
+                ("" | "Error" | "Completed", _) => {}
+                (reason, _) => stderr.push_str(&format!("\n{reason}")),
+            }
         }
         Ok(Started {
             exit_code: status.exit_code,

@@ -35,10 +35,20 @@ async fn fetch_named(
     auth: &RegistryAuth,
     reference: &Reference,
 ) -> Result<(Named, Vec<u8>)> {
-    let (bytes, _) = client
-        .pull_manifest_raw(reference, auth, ACCEPT)
-        .await
-        .with_context(|| format!("cannot resolve {reference}"))?;
+    let (bytes, _) = match client.pull_manifest_raw(reference, auth, ACCEPT).await {
+        Ok(pulled) => pulled,
+        Err(e @ oci_client::errors::OciDistributionError::UnauthorizedError { .. }) => {
+            let whom = match auth {
+                RegistryAuth::Anonymous => "anonymous access",
+                _ => "the credentials given",
+            };
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot resolve {reference}: the registry refused {whom} (401 unauthorized); give the bench credentials with --username USER --password-stdin, or `docker login` to {}",
+                reference.resolve_registry()
+            )));
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot resolve {reference}"))),
+    };
     // An index lists manifests, a manifest lists layers; the media type is optional in both.
     let value: serde_json::Value = serde_json::from_slice(&bytes)
         .with_context(|| format!("{reference} is neither an image index nor a manifest"))?;

@@ -12,7 +12,9 @@ use crate::runtime::RuntimeDriver;
 use crate::verify::Checksums;
 use crate::{Plan, bench_runtime};
 use anyhow::Result;
+use oci_client::secrets::RegistryAuth;
 use records::{Environment, Host, Platform, RunRecord, Runtime, RuntimeInfo};
+use runtime_daemons::docker::Credentials as DockerCredentials;
 use runtime_daemons::{Binfmt, Containerd, Dockerd, Programs};
 use std::path::PathBuf;
 
@@ -27,7 +29,7 @@ pub struct Session {
     /// The registry speaks plain HTTP (the local one).
     pub plain_http: bool,
     pub registry_client: oci_client::Client,
-    pub registry_auth: oci_client::secrets::RegistryAuth,
+    pub registry_auth: RegistryAuth,
     /// The CRI runtime's pod sandbox image (our pause, pushed beside the images), or why
     /// there is none.
     pub sandbox_image: std::result::Result<String, String>,
@@ -158,6 +160,16 @@ impl Session {
         (records, env)
     }
 
+    /// HOST[:PORT] of the registry the plan pulls from.
+    fn registry_host(&self) -> String {
+        self.plan
+            .repository_prefix
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     fn floor(
         &self,
         info: &mut RuntimeInfo,
@@ -202,6 +214,13 @@ impl Session {
             self.shim_dir.as_deref(),
         )?;
         info.version = containerd.versions();
+        if !matches!(self.registry_auth, RegistryAuth::Anonymous) {
+            // `ctr` takes a password only on its command line, which every user of the machine
+            // can read in /proc, or from a terminal: it is not given one.
+            let said = "ctr pulls anonymously: it takes a registry password only on its command line (readable by every user here) or from a terminal, so the credentials are not given to it";
+            on_event(Event::Note(format!("{runtime}: {said}")));
+            info.version += &format!(" ({said})");
+        }
         info.snapshotter = Some(containerd.snapshotter().to_owned());
         let resolver = Resolver::new(self.registry_client.clone(), self.registry_auth.clone())?;
         let runtime = ContainerdDriver::new(
@@ -226,17 +245,10 @@ impl Session {
     ) -> Result<Vec<RunRecord>> {
         let sandbox_image = self.sandbox_image.clone().map_err(anyhow::Error::msg)?;
         info.fresh_removes = "the image (CRI `RemoveImage`), whose content and snapshots containerd's garbage collector removes at once; the pod sandbox image is kept, as on a node".into();
-        let registry = self
-            .plan
-            .repository_prefix
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
         let plugin = runtime_daemons::containerd::CriPlugin {
             sandbox_image: sandbox_image.clone(),
             plain_http_registries: if self.plain_http {
-                vec![registry]
+                vec![self.registry_host()]
             } else {
                 Vec::new()
             },
@@ -246,8 +258,9 @@ impl Session {
             },
         };
         let dir = self.state_dir.join(Runtime::Cri.name());
-        // Whatever happens below, the bridge the pods created goes once containerd is gone.
-        let _bridge = BridgeGuard;
+        // Whatever happens below, the bridge the pods created goes once containerd is gone, and
+        // IP forwarding is put back.
+        let _bridge = runtime_daemons::containerd::BridgeCleanup::new(CRI_BRIDGE);
         let containerd = Containerd::start_cri(&dir, self.shim_dir.as_deref(), &plugin)?;
         info.version = containerd.versions()
             + " (CRI plugin, RuntimeClass handlers runc and wasmtime; pods on the host network and on a CNI bridge";
@@ -268,6 +281,7 @@ impl Session {
             resolver,
             &sandbox_image,
             &dir.join("pod-logs"),
+            &self.registry_auth,
         )?;
         let runs = self.measure(&runtime, info, checksums, on_event);
         drop(runtime);
@@ -299,6 +313,17 @@ impl Session {
             Dockerd::start(&dir)?
         };
         info.version = dockerd.version();
+        let credentials = match &self.registry_auth {
+            RegistryAuth::Anonymous => None,
+            RegistryAuth::Basic(username, password) => Some(DockerCredentials::Basic {
+                username: username.clone(),
+                password: password.clone(),
+            }),
+            RegistryAuth::Bearer(token) => Some(DockerCredentials::Token(token.clone())),
+        };
+        if let Some(credentials) = credentials {
+            dockerd.store_credentials(&self.registry_host(), &credentials)?;
+        }
         let runtime = DockerDriver::new(&dockerd, foreign_unsupported)?;
         self.measure(&runtime, info, checksums, on_event)
     }
@@ -331,17 +356,6 @@ impl Session {
         Ok(bench_runtime(runtime, &self.plan, checksums, &mut |r| {
             on_event(Event::Run(r))
         }))
-    }
-}
-
-/// Removes the CRI pods' bridge when dropped (after the containerd that made them stopped).
-struct BridgeGuard;
-
-impl Drop for BridgeGuard {
-    fn drop(&mut self) {
-        if let Err(e) = runtime_daemons::containerd::remove_bridge(CRI_BRIDGE) {
-            eprintln!("warning: {e:#}");
-        }
     }
 }
 

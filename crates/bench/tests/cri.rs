@@ -11,7 +11,7 @@ use bench::{Plan, RuntimeDriver, Target, bench_runtime};
 use oci_client::secrets::RegistryAuth;
 use oci_image::WasmLayerForm;
 use records::{Mode, Phase, Platform, Runtime, Stage, Variant};
-use runtime_daemons::containerd::{CniBridge, CriPlugin, RUNC_HANDLER, remove_bridge};
+use runtime_daemons::containerd::{BridgeCleanup, CniBridge, CriPlugin, RUNC_HANDLER};
 use runtime_daemons::{Binfmt, Containerd};
 use std::path::Path;
 use test_support::{build_dir, push_test_images, start_registry};
@@ -59,14 +59,6 @@ fn netns_files(dir: &Path) -> Vec<String> {
     found
 }
 
-struct RemoveBridge;
-
-impl Drop for RemoveBridge {
-    fn drop(&mut self) {
-        let _ = remove_bridge(BRIDGE);
-    }
-}
-
 #[test]
 fn cri_pods_run_native_and_wasm_verified_and_leave_nothing_behind() {
     let shims = build_dir().join("shim");
@@ -104,6 +96,7 @@ fn cri_pods_run_native_and_wasm_verified_and_leave_nothing_behind() {
         &RegistryAuth::Anonymous,
         1_700_000_000,
     )
+    .map(|digest| bench::cri::sandbox::reference(&prefix, &digest))
     .unwrap_or_else(|e| panic!("{e:#}"));
     let _binfmt = Binfmt::ensure(&[Platform::Arm64]).unwrap_or_else(|e| panic!("{e:#}"));
     let dir = tmp.path().join("cri");
@@ -116,7 +109,8 @@ fn cri_pods_run_native_and_wasm_verified_and_leave_nothing_behind() {
         },
     };
     // Declared before containerd, so dropped after it: the bridge goes even if the test fails.
-    let _bridge = RemoveBridge;
+    let ip_forward_before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let bridge = BridgeCleanup::new(BRIDGE);
     let containerd =
         Containerd::start_cri(&dir, Some(&shims), &plugin).unwrap_or_else(|e| panic!("{e:#}"));
     let resolver = Resolver::new(oci_push::client(&target), RegistryAuth::Anonymous).unwrap();
@@ -127,6 +121,7 @@ fn cri_pods_run_native_and_wasm_verified_and_leave_nothing_behind() {
         resolver,
         &plugin.sandbox_image,
         &dir.join("pod-logs"),
+        &RegistryAuth::Anonymous,
     )
     .unwrap_or_else(|e| panic!("{e:#}\n{}", containerd.log_tail()));
 
@@ -248,12 +243,35 @@ fn cri_pods_run_native_and_wasm_verified_and_leave_nothing_behind() {
         }
     }
 
-    // Nothing left: no pod, no network namespace, no veth on the bridge.
+    // The -cni pods were on the bridge: CNI made it, and host-local gave them addresses from
+    // the subnet (the last one it handed out is kept).
+    assert!(
+        Path::new("/sys/class/net").join(BRIDGE).exists(),
+        "no -cni pod made the bridge"
+    );
+    let last_address =
+        std::fs::read_to_string(dir.join("cni/ipam/wnb/last_reserved_ip.0")).unwrap_or_default();
+    assert!(
+        last_address.starts_with(SUBNET.trim_end_matches("0/24")),
+        "host-local's last address {last_address:?} is not in {SUBNET}"
+    );
+    // Nothing left: no pod, no network namespace, no veth on the bridge, no pod log.
     assert_eq!(cri.pods().unwrap(), Vec::<String>::new());
     assert_eq!(netns_files(&dir), Vec::<String>::new());
     assert_eq!(bridge_ports(BRIDGE), Vec::<String>::new());
+    let logs: Vec<_> = std::fs::read_dir(dir.join("pod-logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(logs.is_empty(), "pod logs left: {logs:?}");
     drop(cri);
     drop(containerd);
-    remove_bridge(BRIDGE).unwrap();
+    // The bridge goes and IP forwarding is as it was before the pods.
+    drop(bridge);
     assert!(!Path::new("/sys/class/net").join(BRIDGE).exists());
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        ip_forward_before
+    );
 }

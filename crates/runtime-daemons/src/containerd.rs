@@ -354,18 +354,57 @@ fn cri_toml(dir: &Path, cri: &CriPlugin) -> Result<String> {
     ))
 }
 
-/// Whether this process holds CAP_SYS_RESOURCE (bit 24 of `CapEff` in `/proc/self/status`),
-/// which lowering an oom_score_adj below 0 takes. Without it the CRI plugin is configured
-/// with `restrict_oom_score_adj`.
+/// Whether this process can lower an oom_score_adj below 0, as the CRI plugin does for pod
+/// sandboxes: it holds CAP_SYS_RESOURCE in the machine's own user namespace (inside another
+/// one, as in a rootless or nested container, the capability does not reach the host's
+/// oom_score_adj). Without it the CRI plugin is configured with `restrict_oom_score_adj`.
 pub fn has_cap_sys_resource() -> bool {
-    const CAP_SYS_RESOURCE: u32 = 24;
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
-            u64::from_str_radix(hex.trim(), 16).ok()
-        })
-        .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
+    let held = rustix::thread::capabilities(None).is_ok_and(|sets| {
+        sets.effective
+            .contains(rustix::thread::CapabilitySet::SYS_RESOURCE)
+    });
+    // The initial user namespace maps every id to itself: `0 0 4294967295`.
+    let initial_namespace = std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|map| map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]);
+    held && initial_namespace
+}
+
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+
+/// What the CRI plugin's pods change on the host, put back when dropped (after the containerd
+/// that made them stopped): the bridge goes (the bridge plugin leaves it behind when the last
+/// pod goes), and `net.ipv4.ip_forward` gets the value it had, which the bridge plugin turns
+/// on for a gateway bridge and would leave this machine routing.
+pub struct BridgeCleanup {
+    bridge: String,
+    ip_forward: Option<String>,
+}
+
+impl BridgeCleanup {
+    /// Notes the host's state now, before any pod.
+    pub fn new(bridge: &str) -> BridgeCleanup {
+        BridgeCleanup {
+            bridge: bridge.to_owned(),
+            ip_forward: std::fs::read_to_string(IP_FORWARD).ok(),
+        }
+    }
+}
+
+impl Drop for BridgeCleanup {
+    fn drop(&mut self) {
+        if let Err(e) = remove_bridge(&self.bridge) {
+            eprintln!("warning: {e:#}");
+        }
+        if let Some(before) = &self.ip_forward
+            && std::fs::read_to_string(IP_FORWARD).ok().as_ref() != Some(before)
+            && let Err(e) = std::fs::write(IP_FORWARD, before)
+        {
+            eprintln!(
+                "warning: cannot put net.ipv4.ip_forward back to {}: {e}",
+                before.trim()
+            );
+        }
+    }
 }
 
 /// Removes the CNI bridge the CRI plugin's pods created (the bridge plugin leaves it behind

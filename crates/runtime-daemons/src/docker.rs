@@ -12,11 +12,27 @@ use crate::daemon::Daemon;
 use crate::deadline::{PROBE_TIMEOUT, output_within, succeeds_within};
 use crate::release::{Programs, Release};
 use anyhow::{Context, Result, bail};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Credentials the Docker client presents to a registry.
+pub enum Credentials {
+    Basic {
+        username: String,
+        password: String,
+    },
+    /// A registry token (Docker's `registrytoken`).
+    Token(String),
+}
+
+/// The Docker client's configuration directory for the daemon under `dir`.
+fn cli_config_dir(dir: &Path) -> PathBuf {
+    dir.join("cli")
+}
 
 pub struct Dockerd {
     dir: PathBuf,
@@ -63,6 +79,17 @@ impl Dockerd {
             std::fs::create_dir_all(dir.join(sub))
                 .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
         }
+        // The client's own configuration, fresh for each daemon: no credentials a previous
+        // bench stored outlive it.
+        let cli = cli_config_dir(&dir);
+        if cli.exists() {
+            std::fs::remove_dir_all(&cli)
+                .with_context(|| format!("cannot remove {}", cli.display()))?;
+        }
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&cli)
+            .with_context(|| format!("cannot create {}", cli.display()))?;
         let socket = dir.join("docker.sock");
         let mut cmd = Command::new(&programs.dockerd);
         cmd.env("PATH", programs.daemon_path(&[])?);
@@ -101,11 +128,14 @@ impl Dockerd {
             &socket.to_string_lossy(),
         )?;
         let probe = socket.clone();
+        let probe_dir = dir.clone();
         let client = programs.docker.clone();
         daemon.wait_ready(READY_TIMEOUT, move || {
             probe.exists()
                 && succeeds_within(
                     Command::new(&client)
+                        .arg("--config")
+                        .arg(cli_config_dir(&probe_dir))
                         .arg("--host")
                         .arg(format!("unix://{}", probe.display()))
                         .arg("version"),
@@ -144,12 +174,48 @@ impl Dockerd {
         self.daemon.log_tail()
     }
 
-    /// The Docker client talking to this daemon.
+    /// The Docker client talking to this daemon, with a configuration directory of its own:
+    /// nothing of the user's `~/.docker` (credential helpers run on every pull, proxies,
+    /// plugins) reaches a measured command.
     pub fn docker(&self) -> Command {
         let mut cmd = Command::new(&self.programs.docker);
-        cmd.arg("--host")
+        cmd.arg("--config")
+            .arg(cli_config_dir(&self.dir))
+            .arg("--host")
             .arg(format!("unix://{}", self.socket().display()));
         cmd
+    }
+
+    /// Gives the client `credentials` for `registry` (HOST[:PORT]), as `docker login` would
+    /// store them, in its own configuration (readable by this user only).
+    pub fn store_credentials(&self, registry: &str, credentials: &Credentials) -> Result<()> {
+        use base64::Engine;
+        let entry = match credentials {
+            Credentials::Basic { username, password } => serde_json::json!({
+                "auth": base64::engine::general_purpose::STANDARD
+                    .encode(format!("{username}:{password}")),
+            }),
+            Credentials::Token(token) => serde_json::json!({ "registrytoken": token }),
+        };
+        let config = serde_json::json!({ "auths": { registry: entry } });
+        let dir = cli_config_dir(&self.dir);
+        let partial = dir.join("config.json.partial");
+        let written = (|| {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&partial)?;
+            std::io::Write::write_all(&mut file, serde_json::to_string(&config)?.as_bytes())?;
+            std::fs::rename(&partial, dir.join("config.json"))?;
+            anyhow::Ok(())
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        written
+            .with_context(|| format!("cannot store the registry credentials in {}", dir.display()))
     }
 
     /// `docker 20.10.24`; on our containerd, `docker 26.1.5, containerd 1.7.24, runc 1.1.5,

@@ -11,6 +11,7 @@ use records::{ImageName, Mode, Runtime};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod credentials;
 mod dist_image;
 mod matrix;
 mod sets;
@@ -125,12 +126,8 @@ struct PushArgs {
     /// Plain HTTP to a registry that is not on loopback.
     #[arg(long)]
     insecure: bool,
-    /// User name; the password is read from standard input (--password-stdin).
-    #[arg(long, requires = "password_stdin")]
-    username: Option<String>,
-    /// Read the password for --username from standard input.
-    #[arg(long, requires = "username")]
-    password_stdin: bool,
+    #[command(flatten)]
+    credentials: credentials::CredentialArgs,
     /// The OCI image layout to push (default <build-dir>/oci).
     #[arg(long)]
     layout: Option<PathBuf>,
@@ -180,6 +177,11 @@ struct BenchArgs {
     /// Plain HTTP to a registry that is not on loopback.
     #[arg(long)]
     insecure: bool,
+    /// Credentials reach the floor, Docker (a client configuration of the bench's own) and
+    /// CRI (`PullImage`'s auth, as a pod's imagePullSecrets); `ctr` pulls anonymously (it
+    /// takes a password only on its command line), and so does the usability matrix.
+    #[command(flatten)]
+    credentials: credentials::CredentialArgs,
     /// Runtimes to measure (floor, containerd, docker, containerd-1.7, docker-26, cri: Debian
     /// 12's containerd 1.6 and Docker 20.10, Debian 13's 1.7 and 26, and containerd 1.6's CRI
     /// plugin driven as a kubelet drives it, pods on the host network and on a CNI bridge,
@@ -505,29 +507,7 @@ fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
             Target::parse(&format!("{}/wnb", local.host()), &tag, false)?
         }
     };
-    let auth = match &args.username {
-        Some(user) => {
-            let mut password = String::new();
-            std::io::stdin()
-                .read_line(&mut password)
-                .context("cannot read the password from standard input")?;
-            oci_client::secrets::RegistryAuth::Basic(
-                user.clone(),
-                password.trim_end_matches(['\r', '\n']).to_owned(),
-            )
-        }
-        None => {
-            let config = std::env::var_os("DOCKER_CONFIG")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
-                .map(|d| d.join("config.json"));
-            match config {
-                Some(c) => oci_push::docker_config_auth(&c, &target.registry)?
-                    .unwrap_or(oci_client::secrets::RegistryAuth::Anonymous),
-                None => oci_client::secrets::RegistryAuth::Anonymous,
-            }
-        }
-    };
+    let auth = credentials::Credentials::read(&args.credentials)?.for_registry(&target.registry)?;
     let layout_dir = match (&args.layout, args.set) {
         (Some(l), _) => l.clone(),
         (None, Some(set)) => set.layout(build_dir),
@@ -610,7 +590,11 @@ fn local_registry_up(build_dir: &Path) -> Result<local_registry::LocalRegistry> 
 }
 
 /// The plan the options ask for (a new bench, not a resumed one).
-fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedPlan> {
+fn new_plan(
+    build_dir: &Path,
+    args: &BenchArgs,
+    credentials: &credentials::Credentials,
+) -> Result<bench::results::SavedPlan> {
     if !args.links.is_empty() {
         let profiles = link_shaper::LinkProfiles::load(&args.links_file)?;
         for link in &args.links {
@@ -626,8 +610,9 @@ fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedP
         ),
     };
     let target = oci_push::Target::parse(&prefix, &args.tag, args.insecure)?;
+    let auth = credentials.for_registry(&target.registry)?;
     if !args.references.is_empty() {
-        return plan_by_reference(build_dir, args, prefix, &target);
+        return plan_by_reference(build_dir, args, prefix, &target, auth);
     }
     let set = args
         .set
@@ -692,6 +677,7 @@ fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedP
         sets::check_pushed(
             *set,
             &oci_push::client(&target),
+            &auth,
             &prefix,
             set.tag(),
             &images,
@@ -706,7 +692,7 @@ fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedP
             Some((_, p)) => p.platforms.clone(),
             None => or_all(&args.platforms, &platform::Platform::ALL),
         },
-        modes: or_all(&args.modes, &Mode::ALL),
+        modes: or_all(&args.modes, Mode::ALL),
         warmup: args.warmup,
         iterations: args.iterations,
         run_timeout: run_timeout(args.run_timeout)?,
@@ -722,7 +708,7 @@ fn new_plan(build_dir: &Path, args: &BenchArgs) -> Result<bench::results::SavedP
     plan.pinned = pins(build_dir, &plan)?;
     Ok(bench::results::SavedPlan {
         plan,
-        runtimes: or_all(&args.runtimes, &Runtime::ALL),
+        runtimes: or_all(&args.runtimes, Runtime::ALL),
         plain_http: local || target.insecure,
         local_registry: local,
         links: args.links.clone(),
@@ -802,14 +788,11 @@ fn plan_by_reference(
     args: &BenchArgs,
     prefix: String,
     target: &oci_push::Target,
+    auth: oci_client::secrets::RegistryAuth,
 ) -> Result<bench::results::SavedPlan> {
     let run_timeout = run_timeout(args.run_timeout)?;
     let identify_dir = build_dir.join("floor-identify");
-    let floor = bench::floor::Floor::new(
-        &identify_dir,
-        oci_push::client(target),
-        oci_client::secrets::RegistryAuth::Anonymous,
-    )?;
+    let floor = bench::floor::Floor::new(&identify_dir, oci_push::client(target), auth)?;
     let mut references = std::collections::BTreeMap::new();
     for reference in &args.references {
         let foreign = floor
@@ -841,7 +824,7 @@ fn plan_by_reference(
         wasm_layer_tag: None,
         images: references.keys().copied().collect(),
         platforms: or_all(&args.platforms, &platform::Platform::ALL),
-        modes: or_all(&args.modes, &Mode::ALL),
+        modes: or_all(&args.modes, Mode::ALL),
         warmup: args.warmup,
         iterations: args.iterations,
         run_timeout,
@@ -865,7 +848,7 @@ fn plan_by_reference(
     };
     Ok(bench::results::SavedPlan {
         plan,
-        runtimes: or_all(&args.runtimes, &Runtime::ALL),
+        runtimes: or_all(&args.runtimes, Runtime::ALL),
         plain_http: target.insecure || is_loopback(&target.registry),
         local_registry: false,
         links: Vec::new(),
@@ -934,6 +917,7 @@ fn expected_checksums(
 
 fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
     bench::stop::install_handlers()?;
+    let credentials = credentials::Credentials::read(&args.credentials)?;
     let (dir, saved, kept, mut run_log, previous_environment) = match &args.resume {
         Some(dir) => {
             let resumed = bench::results::resume(dir)?;
@@ -955,7 +939,7 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
             )
         }
         None => {
-            let saved = new_plan(build_dir, args)?;
+            let saved = new_plan(build_dir, args, &credentials)?;
             let dir = bench::results::timestamped_dir(&args.results);
             let run_log = bench::results::RunLog::create(&dir)?;
             saved.save(&dir)?;
@@ -965,26 +949,34 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
             (dir, saved, Vec::new(), run_log, None)
         }
     };
+    let auth = credentials.for_registry(credentials::registry_of_prefix(
+        &saved.plan.repository_prefix,
+    ))?;
     let legs = links::legs(&saved)?;
     // The CRI runtime's pods need the sandbox image in the registry they pull from.
-    let sandbox_pushed: std::result::Result<(), String> = if saved.runtimes.contains(&Runtime::Cri)
-    {
-        source_date_epoch(&workspace_root())
-            .and_then(|epoch| {
-                bench::cri::sandbox::push(
-                    build_dir,
-                    &saved.plan.repository_prefix,
-                    &saved.plan.tag,
-                    saved.plain_http && !saved.local_registry,
-                    &oci_client::secrets::RegistryAuth::Anonymous,
-                    epoch,
-                )
-            })
-            .map(|reference| log(&format!("pod sandbox image: {reference}")))
-            .map_err(|e| format!("no pod sandbox image: {e:#}"))
-    } else {
-        Err("not needed".into())
-    };
+    let sandbox_digest: std::result::Result<String, String> =
+        if saved.runtimes.contains(&Runtime::Cri) {
+            source_date_epoch(&workspace_root())
+                .and_then(|epoch| {
+                    bench::cri::sandbox::push(
+                        build_dir,
+                        &saved.plan.repository_prefix,
+                        &saved.plan.tag,
+                        saved.plain_http && !saved.local_registry,
+                        &auth,
+                        epoch,
+                    )
+                })
+                .inspect(|digest| {
+                    log(&format!(
+                        "pod sandbox image: {}",
+                        bench::cri::sandbox::reference(&saved.plan.repository_prefix, digest)
+                    ))
+                })
+                .map_err(|e| format!("no pod sandbox image: {e:#}"))
+        } else {
+            Err("not needed".into())
+        };
     let shim = build_dir.join(SHIM_DIR);
     let shim_dir = shim
         .join(workload_build::tools::SHIM.binary)
@@ -1040,15 +1032,11 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
             shim_dir: shim_dir.clone(),
             plain_http: saved.plain_http,
             registry_client: oci_push::client(&target),
-            registry_auth: oci_client::secrets::RegistryAuth::Anonymous,
-            sandbox_image: sandbox_pushed.clone().map(|()| {
-                format!(
-                    "{}/{}:{}",
-                    up.plan.repository_prefix,
-                    bench::cri::sandbox::REPOSITORY,
-                    up.plan.tag
-                )
-            }),
+            registry_auth: auth.clone(),
+            // By digest, under this leg's address (a link serves the same storage).
+            sandbox_image: sandbox_digest
+                .clone()
+                .map(|digest| bench::cri::sandbox::reference(&up.plan.repository_prefix, &digest)),
         };
         let over = leg
             .link

@@ -145,6 +145,7 @@ fn names(images: &[ImageName]) -> String {
 pub fn check_pushed(
     set: ImageSet,
     client: &oci_client::Client,
+    auth: &oci_client::secrets::RegistryAuth,
     prefix: &str,
     tag: &str,
     images: &[ImageName],
@@ -160,8 +161,7 @@ pub fn check_pushed(
         let found = runtime.block_on(async {
             tokio::time::timeout(
                 std::time::Duration::from_secs(30),
-                client
-                    .fetch_manifest_digest(&parsed, &oci_client::secrets::RegistryAuth::Anonymous),
+                client.fetch_manifest_digest(&parsed, auth),
             )
             .await
         });

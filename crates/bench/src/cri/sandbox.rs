@@ -15,8 +15,15 @@ pub const REPOSITORY: &str = "wnb-pause";
 /// Its layout, under the build directory.
 const LAYOUT: &str = "oci-pause";
 
+/// The sandbox image's reference under `repository_prefix`, by its index `digest`: a node
+/// pulls it (and containerd verifies it) by content, never by a tag the registry could move.
+pub fn reference(repository_prefix: &str, digest: &str) -> String {
+    format!("{repository_prefix}/{REPOSITORY}@{digest}")
+}
+
 /// Builds the sandbox image from the build's `pause` binaries (each checked against the build
-/// manifest) and pushes it to `repository_prefix` with `tag`; returns its reference by tag.
+/// manifest) and pushes it to `repository_prefix` with `tag`; returns its index digest (see
+/// [`reference`]).
 pub fn push(
     build_dir: &Path,
     repository_prefix: &str,
@@ -92,6 +99,6 @@ pub fn push(
     pushed
         .into_iter()
         .next()
-        .map(|p| p.reference)
+        .map(|p| p.index_digest)
         .context("the sandbox image layout held no image")
 }
