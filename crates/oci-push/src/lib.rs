@@ -14,6 +14,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use oci_image::Layout;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -151,6 +152,17 @@ pub fn docker_config_auth(
     Ok(Some(RegistryAuth::Basic(user.into(), password.into())))
 }
 
+/// How a blob came to be in the image's repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BlobPlaced {
+    /// The registry had it there already.
+    Existed,
+    /// Mounted from another repository of this push (OCI distribution's cross-repository
+    /// mount): no bytes sent.
+    Mounted,
+    Uploaded,
+}
+
 /// What happened to one image.
 #[derive(Clone, Debug, Default)]
 pub struct ImagePush {
@@ -158,6 +170,9 @@ pub struct ImagePush {
     pub reference: String,
     pub index_digest: String,
     pub blobs_uploaded: usize,
+    /// Blobs an earlier image of the same push had put in the registry, mounted rather than
+    /// uploaded again.
+    pub blobs_mounted: usize,
     pub blobs_skipped: usize,
     pub bytes_uploaded: u64,
 }
@@ -324,8 +339,18 @@ pub async fn push_layout(
         .with_context(|| format!("refusing to push {}", layout.dir().display()))?;
     let client = client(target);
     let mut report = Vec::new();
+    // Where each blob already is in this registry: a blob the next image shares (a base
+    // layer) is mounted from there, not uploaded again.
+    let mut placed: HashMap<String, Reference> = HashMap::new();
     for image in &images {
-        report.push(push_image(&client, target, auth, image, progress).await?);
+        let pushed = push_image(&client, target, auth, image, &placed, progress).await?;
+        let reference: Reference = pushed.reference.parse()?;
+        for (desc, _) in &image.blobs {
+            placed
+                .entry(desc.digest().to_string())
+                .or_insert_with(|| reference.clone());
+        }
+        report.push(pushed);
     }
     Ok(report)
 }
@@ -335,6 +360,7 @@ async fn push_image(
     target: &Target,
     auth: &RegistryAuth,
     image: &ImageContent,
+    placed: &HashMap<String, Reference>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<ImagePush> {
     let reference: Reference = target
@@ -363,28 +389,39 @@ async fn push_image(
         futures_util::stream::iter(image.blobs.iter().map(|(desc, bytes)| async move {
             let digest = desc.digest().to_string();
             let exists = with_retries(target, || client.blob_exists(reference, &digest)).await?;
-            if !exists {
-                with_retries(target, || {
-                    client.push_blob(reference, bytes.clone(), &digest)
-                })
-                .await?;
+            if exists {
+                return anyhow::Ok((desc, digest, BlobPlaced::Existed));
             }
-            anyhow::Ok((desc, digest, exists))
+            // A registry that cannot mount (or refuses to, as one with token scopes per
+            // repository may) answers otherwise than 201: the blob is uploaded then.
+            if let Some(source) = placed.get(&digest)
+                && client.mount_blob(reference, source, &digest).await.is_ok()
+                && with_retries(target, || client.blob_exists(reference, &digest)).await?
+            {
+                return anyhow::Ok((desc, digest, BlobPlaced::Mounted));
+            }
+            with_retries(target, || {
+                client.push_blob(reference, bytes.clone(), &digest)
+            })
+            .await?;
+            anyhow::Ok((desc, digest, BlobPlaced::Uploaded))
         }))
         .buffer_unordered(UPLOAD_CONCURRENCY);
     while let Some(done) = uploads.next().await {
-        let (desc, digest, existed) = done?;
-        if existed {
-            result.blobs_skipped += 1;
-        } else {
-            result.blobs_uploaded += 1;
-            result.bytes_uploaded += desc.size();
+        let (desc, digest, placed) = done?;
+        match placed {
+            BlobPlaced::Existed => result.blobs_skipped += 1,
+            BlobPlaced::Mounted => result.blobs_mounted += 1,
+            BlobPlaced::Uploaded => {
+                result.blobs_uploaded += 1;
+                result.bytes_uploaded += desc.size();
+            }
         }
         progress(Progress::BlobDone {
             name: &image.name,
             digest: &digest,
             bytes: desc.size(),
-            uploaded: !existed,
+            uploaded: placed == BlobPlaced::Uploaded,
         });
     }
     drop(uploads);

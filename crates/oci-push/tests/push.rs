@@ -111,6 +111,53 @@ fn pushes_digest_for_digest_and_uploads_nothing_twice() {
 }
 
 #[test]
+fn a_blob_an_earlier_image_of_the_push_placed_is_mounted_not_uploaded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = layout(tmp.path());
+    // A second name for the first image, last in the layout: every blob of it is in another
+    // repository of the registry by the time it is pushed.
+    let index_path = layout.dir().join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let manifests = index["manifests"].as_array_mut().unwrap();
+    let mut copy = manifests[0].clone();
+    let name = copy["annotations"][oci_image::layout::REF_NAME]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    copy["annotations"][oci_image::layout::REF_NAME] = format!("{name}-again").into();
+    manifests.push(copy);
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let layout = Layout::open(layout.dir()).unwrap();
+
+    let reg = registry(tmp.path());
+    let t = target(&reg);
+    let pushed = push(&layout, &t, &RegistryAuth::Anonymous, &mut |_| {}).unwrap();
+    let again = pushed
+        .iter()
+        .find(|r| r.name == format!("{name}-again"))
+        .unwrap();
+    assert_eq!(
+        (
+            again.blobs_mounted,
+            again.blobs_uploaded,
+            again.bytes_uploaded
+        ),
+        (8, 0, 0),
+        "{again:?}"
+    );
+    let first = pushed.iter().find(|r| r.name == name).unwrap();
+    assert_eq!(
+        (first.blobs_uploaded, first.blobs_mounted),
+        (8, 0),
+        "{first:?}"
+    );
+    // Mounted blobs are served from the new repository like uploaded ones.
+    assert_registry_matches(&layout, &t);
+    reg.down().unwrap();
+}
+
+#[test]
 fn a_registry_that_is_not_running_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let layout = layout(tmp.path());

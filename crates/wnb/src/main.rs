@@ -547,11 +547,12 @@ fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
             Progress::ImageDone(r) => {
                 bar.finish_and_clear();
                 log(&format!(
-                    "pushed {} ({}): {} blobs uploaded ({} bytes), {} already there",
+                    "pushed {} ({}): {} blobs uploaded ({} bytes), {} mounted from another repository, {} already there",
                     r.reference,
                     r.index_digest,
                     r.blobs_uploaded,
                     r.bytes_uploaded,
+                    r.blobs_mounted,
                     r.blobs_skipped
                 ));
             }
@@ -560,8 +561,9 @@ fn push(build_dir: &Path, args: &PushArgs) -> Result<()> {
     ))?;
     let uploaded: usize = report.iter().map(|r| r.blobs_uploaded).sum();
     let skipped: usize = report.iter().map(|r| r.blobs_skipped).sum();
+    let mounted: usize = report.iter().map(|r| r.blobs_mounted).sum();
     log(&format!(
-        "pushed {} images to {}/{} in {:.2}s: {uploaded} blobs uploaded, {skipped} already there{}",
+        "pushed {} images to {}/{} in {:.2}s: {uploaded} blobs uploaded, {mounted} mounted, {skipped} already there{}",
         report.len(),
         target.registry,
         target.namespace,
