@@ -270,14 +270,8 @@ impl CriDriver {
     /// a `RunPodSandbox` that failed after containerd made the pod, or an earlier failure to
     /// remove one, left behind.
     fn remove_pods_named(&self, name: Option<&str>) -> Result<()> {
-        let mut client = self.runtime_service.clone();
-        let listed = self.call(
-            "ListPodSandbox",
-            CALL_TIMEOUT,
-            client.list_pod_sandbox(k8s_cri::v1::ListPodSandboxRequest { filter: None }),
-        )?;
         let mut first_error = None;
-        for pod in listed.items {
+        for pod in self.pod_sandboxes()? {
             let named = pod.metadata.as_ref().map(|m| m.name.as_str());
             if (name.is_none() || named == name)
                 && let Err(e) = self.remove_pod(&pod.id, None)
@@ -562,15 +556,19 @@ impl RuntimeDriver for CriDriver {
 }
 
 impl CriDriver {
-    /// The pod sandboxes the plugin holds (a finished run leaves none).
+    /// The ids of the pod sandboxes the plugin holds (a finished run leaves none).
     pub fn pods(&self) -> Result<Vec<String>> {
+        Ok(self.pod_sandboxes()?.into_iter().map(|p| p.id).collect())
+    }
+
+    fn pod_sandboxes(&self) -> Result<Vec<k8s_cri::v1::PodSandbox>> {
         let mut client = self.runtime_service.clone();
         let listed = self.call(
             "ListPodSandbox",
             CALL_TIMEOUT,
             client.list_pod_sandbox(k8s_cri::v1::ListPodSandboxRequest { filter: None }),
         )?;
-        Ok(listed.items.into_iter().map(|p| p.id).collect())
+        Ok(listed.items)
     }
 
     /// A run as [`RuntimeDriver::run`], in a pod of RuntimeClass handler `handler` whatever

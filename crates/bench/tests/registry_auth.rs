@@ -17,12 +17,12 @@ use bench::resolve::Resolver;
 use bench::session::{Event, Session};
 use bench::verify::Checksums;
 use bench::{Plan, RuntimeDriver, bench_runtime};
-use local_registry::{LocalRegistry, UpOutcome};
+use local_registry::LocalRegistry;
 use oci_client::secrets::RegistryAuth;
 use records::{Mode, Platform, Runtime};
 use runtime_daemons::Containerd;
 use runtime_daemons::containerd::{BridgeCleanup, CniBridge, CriPlugin};
-use test_support::{TEST_EPOCH, build_dir, free_loopback_addr};
+use test_support::{TEST_EPOCH, build_dir};
 
 /// A bridge and subnet of this test's own (tests/cri.rs and a bench have theirs).
 const BRIDGE: &str = "wnb-auth-cni0";
@@ -36,19 +36,7 @@ fn registry_with_password(tmp: &std::path::Path) -> LocalRegistry {
         format!("bench:{}\n", bcrypt::hash("s3cret", 4).unwrap()),
     )
     .unwrap();
-    for _ in 0..5 {
-        let reg = LocalRegistry::new(free_loopback_addr(), &tmp.join("registry"))
-            .unwrap()
-            .with_htpasswd(&htpasswd)
-            .stopped_on_drop();
-        match reg.up() {
-            Ok(UpOutcome::Started { .. }) => return reg,
-            Ok(other) => panic!("{other:?}"),
-            Err(e) if e.to_string().contains("already taken") => continue,
-            Err(e) => panic!("{e:#}"),
-        }
-    }
-    panic!("no free loopback port for the registry after 5 attempts")
+    test_support::start_registry_with_htpasswd(tmp, &htpasswd)
 }
 
 fn plan(prefix: &str) -> Plan {

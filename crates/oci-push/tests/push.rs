@@ -236,11 +236,7 @@ fn unauthorized_without_credentials_and_accepted_with_them() {
         format!("bench:{}\n", bcrypt::hash("s3cret", 4).unwrap()),
     )
     .unwrap();
-    let reg = LocalRegistry::new(free_loopback_addr(), &tmp.path().join("registry"))
-        .unwrap()
-        .with_htpasswd(&htpasswd)
-        .stopped_on_drop();
-    reg.up().unwrap();
+    let reg = test_support::start_registry_with_htpasswd(tmp.path(), &htpasswd);
     let t = target(&reg);
     let err = push(&layout, &t, &RegistryAuth::Anonymous, &mut |_| {})
         .unwrap_err()

@@ -109,12 +109,27 @@ pub fn build_test_layout(specs: &[ImageSpec], dest: &Path) -> Layout {
 /// A fresh local registry on a free loopback port, storage under `tmp/registry`; stopped when
 /// the last clone of the handle is dropped (a failing test does not leave it running).
 pub fn start_registry(tmp: &Path) -> local_registry::LocalRegistry {
+    start_registry_configured(tmp, |reg| reg)
+}
+
+/// As [`start_registry`], accepting only the users of `htpasswd` (bcrypt entries), as a
+/// private registry does.
+pub fn start_registry_with_htpasswd(tmp: &Path, htpasswd: &Path) -> local_registry::LocalRegistry {
+    start_registry_configured(tmp, |reg| reg.with_htpasswd(htpasswd))
+}
+
+fn start_registry_configured(
+    tmp: &Path,
+    configure: impl Fn(local_registry::LocalRegistry) -> local_registry::LocalRegistry,
+) -> local_registry::LocalRegistry {
     const ATTEMPTS: usize = 5;
     let mut last = None;
     for _ in 0..ATTEMPTS {
-        let reg = local_registry::LocalRegistry::new(free_loopback_addr(), &tmp.join("registry"))
-            .unwrap()
-            .stopped_on_drop();
+        let reg = configure(
+            local_registry::LocalRegistry::new(free_loopback_addr(), &tmp.join("registry"))
+                .unwrap(),
+        )
+        .stopped_on_drop();
         match reg.up() {
             Ok(_) => return reg,
             // Another program took the port between the check and the start: another port.
