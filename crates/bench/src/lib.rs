@@ -124,6 +124,34 @@ impl Cell {
 }
 
 impl Plan {
+    /// A plan for `images` on `platforms` in `modes` from `repository_prefix`, tag `latest`,
+    /// with the CLI's defaults (1 warm-up and 10 measured runs per cell, the default deadline)
+    /// and nothing else: no module-layer tag, no expected checksums (runs must agree), no
+    /// references, pins, image set or cells done.
+    pub fn new(
+        repository_prefix: impl Into<String>,
+        images: Vec<ImageName>,
+        platforms: Vec<Platform>,
+        modes: Vec<Mode>,
+    ) -> Plan {
+        Plan {
+            repository_prefix: repository_prefix.into(),
+            tag: "latest".into(),
+            wasm_layer_tag: None,
+            images,
+            platforms,
+            modes,
+            warmup: 1,
+            iterations: 10,
+            run_timeout: DEFAULT_RUN_TIMEOUT,
+            expected_checksums: Default::default(),
+            references: Default::default(),
+            done: Default::default(),
+            pinned: Default::default(),
+            native_set: None,
+        }
+    }
+
     /// Every cell `runtime` can run and that is not [`Plan::done`], in order.
     pub fn cells(&self, runtime: &dyn RuntimeDriver) -> Vec<Cell> {
         let mut cells = Vec::new();

@@ -16,20 +16,14 @@ use test_support::{push_test_images, start_registry};
 
 fn plan(prefix: String, platforms: &[Platform]) -> Plan {
     Plan {
-        repository_prefix: prefix,
-        tag: "latest".into(),
-        wasm_layer_tag: None,
-        images: vec!["matmul-cpp".parse().unwrap()],
-        platforms: platforms.to_vec(),
-        modes: vec![Mode::Fresh, Mode::Cached],
         warmup: 0,
         iterations: 2,
-        run_timeout: bench::DEFAULT_RUN_TIMEOUT,
-        expected_checksums: Default::default(),
-        references: Default::default(),
-        native_set: None,
-        done: Default::default(),
-        pinned: Default::default(),
+        ..Plan::new(
+            prefix,
+            vec!["matmul-cpp".parse().unwrap()],
+            platforms.to_vec(),
+            vec![Mode::Fresh, Mode::Cached],
+        )
     }
 }
 

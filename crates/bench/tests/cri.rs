@@ -137,20 +137,15 @@ fn cri_pods_run_native_and_wasm_verified_and_leave_nothing_behind() {
 
     cri.clear().unwrap_or_else(|e| panic!("{e:#}"));
     let plan = Plan {
-        repository_prefix: prefix.clone(),
-        tag: "latest".into(),
         wasm_layer_tag: Some("wasm-layer".into()),
-        images: vec!["matmul-rust".parse().unwrap()],
-        platforms: vec![Platform::Amd64, Platform::Arm64, Platform::Wasm],
-        modes: vec![Mode::Fresh, Mode::Cached],
         warmup: 0,
         iterations: 1,
-        run_timeout: bench::DEFAULT_RUN_TIMEOUT,
-        expected_checksums: Default::default(),
-        references: Default::default(),
-        native_set: None,
-        done: Default::default(),
-        pinned: Default::default(),
+        ..Plan::new(
+            prefix.clone(),
+            vec!["matmul-rust".parse().unwrap()],
+            vec![Platform::Amd64, Platform::Arm64, Platform::Wasm],
+            vec![Mode::Fresh, Mode::Cached],
+        )
     };
     let records = bench_runtime(&cri, &plan, &mut Checksums::default(), &mut |_| {});
     // amd64 and arm64: runc, host network and CNI; wasm: JIT and precompiled, each both ways;

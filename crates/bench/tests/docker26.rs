@@ -66,20 +66,15 @@ fn docker26_runs_wasm_through_our_shim_and_native_under_runc() {
     // The checksum matmul must print, computed on the host from its definition (n = 100);
     // sort-cpp's runs must agree with each other.
     let plan = Plan {
-        repository_prefix: target.repository_prefix(),
-        tag: "latest".into(),
-        wasm_layer_tag: None,
-        images: IMAGES.iter().map(|i| i.parse().unwrap()).collect(),
-        platforms: vec![Platform::Amd64, Platform::Wasm],
-        modes: vec![Mode::Fresh, Mode::Cached],
         warmup: 0,
         iterations: 2,
-        run_timeout: bench::DEFAULT_RUN_TIMEOUT,
         expected_checksums: [(Workload::Matmul, expected::matmul(100))].into(),
-        references: Default::default(),
-        native_set: None,
-        done: Default::default(),
-        pinned: Default::default(),
+        ..Plan::new(
+            target.repository_prefix(),
+            IMAGES.iter().map(|i| i.parse().unwrap()).collect(),
+            vec![Platform::Amd64, Platform::Wasm],
+            vec![Mode::Fresh, Mode::Cached],
+        )
     };
     assert!(
         plan.unsupported(&rt).is_empty(),

@@ -36,20 +36,14 @@ fn registry_with(
 
 fn plan(target: &Target, images: &[&str], platforms: &[Platform], modes: &[Mode]) -> Plan {
     Plan {
-        repository_prefix: target.repository_prefix(),
-        tag: "latest".into(),
-        wasm_layer_tag: None,
-        images: images.iter().map(|s| s.parse().unwrap()).collect(),
-        platforms: platforms.to_vec(),
-        modes: modes.to_vec(),
         warmup: 0,
         iterations: 2,
-        run_timeout: bench::DEFAULT_RUN_TIMEOUT,
-        expected_checksums: Default::default(),
-        references: Default::default(),
-        native_set: None,
-        done: Default::default(),
-        pinned: Default::default(),
+        ..Plan::new(
+            target.repository_prefix(),
+            images.iter().map(|s| s.parse().unwrap()).collect(),
+            platforms.to_vec(),
+            modes.to_vec(),
+        )
     }
 }
 

@@ -57,23 +57,19 @@ fn push_both(
 
 fn plan(prefix: &str, platforms: &[Platform], built: &BTreeMap<&str, String>) -> Plan {
     Plan {
-        repository_prefix: prefix.to_owned(),
-        tag: "latest".into(),
         wasm_layer_tag: Some("wasm-layer".into()),
-        images: vec![IMAGE.parse().unwrap()],
-        platforms: platforms.to_vec(),
-        modes: vec![Mode::Fresh, Mode::Cached],
         warmup: 0,
         iterations: 1,
-        run_timeout: bench::DEFAULT_RUN_TIMEOUT,
-        expected_checksums: Default::default(),
-        references: Default::default(),
-        native_set: None,
-        done: Default::default(),
         pinned: built
             .iter()
             .map(|(tag, d)| (format!("{prefix}/{IMAGE}:{tag}"), d.clone()))
             .collect(),
+        ..Plan::new(
+            prefix.to_owned(),
+            vec![IMAGE.parse().unwrap()],
+            platforms.to_vec(),
+            vec![Mode::Fresh, Mode::Cached],
+        )
     }
 }
 

@@ -41,20 +41,14 @@ fn registry_with_password(tmp: &std::path::Path) -> LocalRegistry {
 
 fn plan(prefix: &str) -> Plan {
     Plan {
-        repository_prefix: prefix.to_owned(),
-        tag: "latest".into(),
-        wasm_layer_tag: None,
-        images: vec!["matmul-rust".parse().unwrap()],
-        platforms: vec![Platform::Amd64, Platform::Wasm],
-        modes: vec![Mode::Fresh],
         warmup: 0,
         iterations: 1,
-        run_timeout: bench::DEFAULT_RUN_TIMEOUT,
-        expected_checksums: Default::default(),
-        references: Default::default(),
-        native_set: None,
-        done: Default::default(),
-        pinned: Default::default(),
+        ..Plan::new(
+            prefix.to_owned(),
+            vec!["matmul-rust".parse().unwrap()],
+            vec![Platform::Amd64, Platform::Wasm],
+            vec![Mode::Fresh],
+        )
     }
 }
 

@@ -30,20 +30,14 @@ fn pass(
 ) -> Vec<RunRecord> {
     let session = Session {
         plan: bench::Plan {
-            repository_prefix: prefix.to_owned(),
-            tag: "latest".into(),
-            wasm_layer_tag: None,
-            images: vec!["matmul-rust".parse().unwrap()],
-            platforms: vec![Platform::Amd64, Platform::Wasm],
-            modes: vec![Mode::Fresh],
             warmup: 0,
             iterations: 3,
-            run_timeout: bench::DEFAULT_RUN_TIMEOUT,
-            expected_checksums: Default::default(),
-            references: Default::default(),
-            native_set: None,
-            done: Default::default(),
-            pinned: Default::default(),
+            ..bench::Plan::new(
+                prefix.to_owned(),
+                vec!["matmul-rust".parse().unwrap()],
+                vec![Platform::Amd64, Platform::Wasm],
+                vec![Mode::Fresh],
+            )
         },
         runtimes: runtimes.to_vec(),
         state_dir: state.to_owned(),

@@ -89,18 +89,9 @@ fn the_unoptimized_images_run_matmul_with_the_right_checksum_through_floor_and_c
         .unwrap();
     let session = Session {
         plan: bench::Plan {
-            repository_prefix: set_target.repository_prefix(),
-            tag: "latest".into(),
-            wasm_layer_tag: None,
-            images: vec![image],
-            platforms: vec![Platform::Amd64, Platform::Wasm],
-            modes: vec![Mode::Fresh, Mode::Cached],
             warmup: 0,
             iterations: 2,
-            run_timeout: bench::DEFAULT_RUN_TIMEOUT,
             expected_checksums: [(Workload::Matmul, expected)].into(),
-            references: Default::default(),
-            done: Default::default(),
             // The set's own index: a native pull that resolved to anything else fails.
             pinned: [(
                 format!("{}/matmul-rust:unoptimized", set_target.repository_prefix()),
@@ -111,6 +102,12 @@ fn the_unoptimized_images_run_matmul_with_the_right_checksum_through_floor_and_c
                 set: ImageSet::Unoptimized,
                 tag: "unoptimized".into(),
             }),
+            ..bench::Plan::new(
+                set_target.repository_prefix(),
+                vec![image],
+                vec![Platform::Amd64, Platform::Wasm],
+                vec![Mode::Fresh, Mode::Cached],
+            )
         },
         runtimes: vec![Runtime::Floor, Runtime::Containerd],
         state_dir: state,
