@@ -40,6 +40,11 @@ use std::time::{Duration, Instant};
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the exit is polled, as the kubelet's PLEG relists (far more often here).
 const EXIT_POLL: Duration = Duration::from_millis(5);
+/// What one pod's removal may take in all (its three calls).
+const REMOVAL_LIMIT: Duration = CALL_TIMEOUT.saturating_mul(3);
+/// What removing the pods left when the driver goes may take in all: stopping a bench is
+/// never held for long by pods that will not go.
+const SWEEP_LIMIT: Duration = Duration::from_secs(60);
 /// How long the container's log may lag behind its exit before its output is taken as it is.
 const LOG_SETTLE: Duration = Duration::from_secs(1);
 /// The pods' Kubernetes namespace (in their metadata; unrelated to Linux namespaces).
@@ -228,16 +233,22 @@ impl CriDriver {
         .map(drop)
     }
 
-    /// Removes a pod and its container. Every step is tried even when one before it failed
+    /// Removes a pod and its container by `deadline` (each call within what is left of it,
+    /// and at most [`CALL_TIMEOUT`]). Every step is tried even when one before it failed
     /// (StopPodSandbox stops what a failed RemoveContainer left running); the first error is
     /// returned.
-    fn remove_pod(&self, pod: &str, container: Option<&str>) -> Result<()> {
+    fn remove_pod(&self, pod: &str, container: Option<&str>, deadline: Instant) -> Result<()> {
         let mut client = self.runtime_service.clone();
+        let within = || {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .min(CALL_TIMEOUT)
+        };
         let mut first_error = None;
         if let Some(id) = container
             && let Err(e) = self.call(
                 "RemoveContainer",
-                CALL_TIMEOUT,
+                within(),
                 client.remove_container(RemoveContainerRequest {
                     container_id: id.to_owned(),
                 }),
@@ -247,7 +258,7 @@ impl CriDriver {
         }
         if let Err(e) = self.call(
             "StopPodSandbox",
-            CALL_TIMEOUT,
+            within(),
             client.stop_pod_sandbox(StopPodSandboxRequest {
                 pod_sandbox_id: pod.to_owned(),
             }),
@@ -256,7 +267,7 @@ impl CriDriver {
         }
         if let Err(e) = self.call(
             "RemovePodSandbox",
-            CALL_TIMEOUT,
+            within(),
             client.remove_pod_sandbox(RemovePodSandboxRequest {
                 pod_sandbox_id: pod.to_owned(),
             }),
@@ -266,18 +277,31 @@ impl CriDriver {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Removes every pod the plugin holds whose name is `name` (every pod, with `None`): what
-    /// a `RunPodSandbox` that failed after containerd made the pod, or an earlier failure to
-    /// remove one, left behind.
-    fn remove_pods_named(&self, name: Option<&str>) -> Result<()> {
+    /// Removes every pod the plugin holds whose name is `name` (every pod, with `None`) within
+    /// `limit` in all: what a `RunPodSandbox` that failed after containerd made the pod, or an
+    /// earlier failure to remove one, left behind. Past the limit the pods still there are
+    /// named in the error.
+    fn remove_pods_named(&self, name: Option<&str>, limit: Duration) -> Result<()> {
+        let deadline = Instant::now() + limit;
         let mut first_error = None;
+        let mut left = Vec::new();
         for pod in self.pod_sandboxes()? {
             let named = pod.metadata.as_ref().map(|m| m.name.as_str());
-            if (name.is_none() || named == name)
-                && let Err(e) = self.remove_pod(&pod.id, None)
-            {
+            if name.is_some() && named != name {
+                continue;
+            }
+            if Instant::now() >= deadline {
+                left.push(pod.id);
+            } else if let Err(e) = self.remove_pod(&pod.id, None, deadline) {
                 first_error.get_or_insert(e);
             }
+        }
+        if !left.is_empty() {
+            bail!(
+                "pods not removed within {limit:?}: {}{}",
+                left.join(", "),
+                first_error.map_or(String::new(), |e| format!(" (the first failure: {e:#})"))
+            );
         }
         first_error.map_or(Ok(()), Err)
     }
@@ -428,7 +452,7 @@ impl Drop for CriDriver {
     /// No pod outlives the driver: what a failed removal left is removed before containerd
     /// stops (the pause process, its network namespace and veth, its address lease).
     fn drop(&mut self) {
-        if let Err(e) = self.remove_pods_named(None) {
+        if let Err(e) = self.remove_pods_named(None, SWEEP_LIMIT) {
             eprintln!("warning: pods may be left in containerd's CRI plugin: {e:#}");
         }
     }
@@ -603,7 +627,7 @@ impl CriDriver {
             Ok(answer) => answer.pod_sandbox_id,
             Err(e) => {
                 // Past the deadline containerd may still have made the pod: never left behind.
-                return Err(match self.remove_pods_named(Some(&id)) {
+                return Err(match self.remove_pods_named(Some(&id), REMOVAL_LIMIT) {
                     Ok(()) => e,
                     Err(r) => anyhow::anyhow!("{e:#}; and its pod could not be removed: {r:#}"),
                 });
@@ -612,7 +636,7 @@ impl CriDriver {
         let sandbox_ready = protocol::now_unix_ns();
         let mut container = None;
         let ran = self.run_in_pod(target, &pod, &config, deadline, &mut container);
-        let removed = self.remove_pod(&pod, container.as_deref());
+        let removed = self.remove_pod(&pod, container.as_deref(), Instant::now() + REMOVAL_LIMIT);
         let total = started.elapsed();
         let (mut before_main, status) = match (ran, removed) {
             (Ok(ran), Ok(())) => ran,

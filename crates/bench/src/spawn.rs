@@ -30,6 +30,8 @@ const CHILD_STACK_BYTES: usize = 64 * 1024;
 /// An entry point unpacked moments ago can be busy (ETXTBSY): a child another thread of this
 /// process forked meanwhile holds the unpacker's descriptor until that child's own exec closes
 /// it. The exec is tried again, every [`EXEC_BUSY_PAUSE_NS`], at most this many times (1 s).
+/// The wait falls in the sandbox phase. A bench never forks beside a run (its runs go one
+/// after another); tests running in parallel threads do.
 const EXEC_BUSY_RETRIES: u32 = 200;
 const EXEC_BUSY_PAUSE_NS: libc::c_long = 5_000_000;
 
@@ -306,6 +308,14 @@ pub fn spawn_sandboxed(
             .get(step as usize)
             .copied()
             .unwrap_or("start the entry point");
+        if errno == nix::errno::Errno::ETXTBSY {
+            bail!(
+                "cannot {what} ({program} in {}): {errno}, still after {} tries over {} ms (a process held it open for writing)",
+                root.display(),
+                EXEC_BUSY_RETRIES + 1,
+                EXEC_BUSY_RETRIES as i64 * EXEC_BUSY_PAUSE_NS / 1_000_000
+            );
+        }
         bail!("cannot {what} ({program} in {}): {errno}", root.display());
     }
     Ok(Spawned {

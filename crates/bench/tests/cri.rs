@@ -108,8 +108,12 @@ fn cri_pods_run_native_and_wasm_verified_and_leave_nothing_behind() {
             subnet: SUBNET.into(),
         },
     };
+    // IP forwarding off before the pods (the machine's own value is put back at the end), so
+    // that the bridge plugin's turning it on, and the cleanup's putting it back, both show.
+    let ip_forward_machine = std::fs::read_to_string(IP_FORWARD).unwrap();
+    std::fs::write(IP_FORWARD, "0").unwrap();
+    let _machine = RestoreIpForward(ip_forward_machine);
     // Declared before containerd, so dropped after it: the bridge goes even if the test fails.
-    let ip_forward_before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     let bridge = BridgeCleanup::new(BRIDGE);
     let containerd =
         Containerd::start_cri(&dir, Some(&shims), &plugin).unwrap_or_else(|e| panic!("{e:#}"));
@@ -238,8 +242,10 @@ fn cri_pods_run_native_and_wasm_verified_and_leave_nothing_behind() {
         }
     }
 
-    // The -cni pods were on the bridge: CNI made it, and host-local gave them addresses from
-    // the subnet (the last one it handed out is kept).
+    // The -cni pods were on the bridge: CNI made it (a gateway bridge, which turned IP
+    // forwarding on), and host-local gave them addresses from the subnet (the last one it
+    // handed out is kept).
+    assert_eq!(std::fs::read_to_string(IP_FORWARD).unwrap().trim(), "1");
     assert!(
         Path::new("/sys/class/net").join(BRIDGE).exists(),
         "no -cni pod made the bridge"
@@ -262,11 +268,19 @@ fn cri_pods_run_native_and_wasm_verified_and_leave_nothing_behind() {
     assert!(logs.is_empty(), "pod logs left: {logs:?}");
     drop(cri);
     drop(containerd);
-    // The bridge goes and IP forwarding is as it was before the pods.
+    // The bridge goes and IP forwarding is off again, as before the pods.
     drop(bridge);
     assert!(!Path::new("/sys/class/net").join(BRIDGE).exists());
-    assert_eq!(
-        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
-        ip_forward_before
-    );
+    assert_eq!(std::fs::read_to_string(IP_FORWARD).unwrap().trim(), "0");
+}
+
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+
+/// Puts the machine's IP forwarding back as it was before the test, whatever the test did.
+struct RestoreIpForward(String);
+
+impl Drop for RestoreIpForward {
+    fn drop(&mut self) {
+        let _ = std::fs::write(IP_FORWARD, &self.0);
+    }
 }

@@ -260,7 +260,7 @@ impl LocalRegistry {
         while Instant::now() < deadline {
             // Another program that took the address between the check in `up` and our bind
             // would answer too, while ours exits: only our own listening socket counts.
-            if listens_on(pid, self.addr) && self.answers() {
+            if listens_on(pid, self.addr)? && self.answers() {
                 return Ok(());
             }
             if !Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid) {
@@ -311,28 +311,34 @@ fn is_zombie(pid: u32) -> bool {
 }
 
 /// Whether process `pid` holds a socket listening on `addr`, in its own network namespace
-/// (a registry started in one is seen there).
-fn listens_on(pid: u32, addr: SocketAddr) -> bool {
+/// (a registry started in one is seen there). A process this user may not inspect (a
+/// registry another user started) is an error that says so.
+fn listens_on(pid: u32, addr: SocketAddr) -> Result<bool> {
     let Ok(process) = procfs::process::Process::new(pid as i32) else {
-        return false;
+        return Ok(false);
     };
-    let listening: Vec<u64> = match if addr.is_ipv4() {
+    let entries = if addr.is_ipv4() {
         process.tcp()
     } else {
         process.tcp6()
-    } {
+    };
+    let listening: Vec<u64> = match entries {
         Ok(entries) => entries
             .into_iter()
             .filter(|e| e.state == procfs::net::TcpState::Listen && e.local_address == addr)
             .map(|e| e.inode)
             .collect(),
-        Err(_) => return false,
+        Err(_) => return Ok(false),
     };
-    process.fd().is_ok_and(|fds| {
-        fds.flatten().any(|fd| {
+    match process.fd() {
+        Ok(fds) => Ok(fds.flatten().any(|fd| {
             matches!(fd.target, procfs::process::FDTarget::Socket(inode) if listening.contains(&inode))
-        })
-    })
+        })),
+        Err(procfs::ProcError::PermissionDenied(_)) => bail!(
+            "the registry on {addr} (pid {pid}) belongs to another user, so this one cannot tell it is ours: run as the user who started it, or stop it (`cargo xtask registry down` as that user)"
+        ),
+        Err(_) => Ok(false),
+    }
 }
 
 fn which_registry() -> Result<()> {

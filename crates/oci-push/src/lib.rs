@@ -120,7 +120,10 @@ impl Target {
     }
 }
 
-/// Reads `auths.<registry>.auth` (base64 `user:password`) from a Docker config file.
+/// Reads `auths.<registry>.auth` (base64 `user:password`) from a Docker config file (Docker
+/// Hub's under the v1 index URL, where `docker login` puts it). Credentials kept by a
+/// credential helper (`credHelpers`, or `credsStore` with an empty `auths` entry) are an
+/// error that says what to pass instead: never a silent anonymous pull.
 pub fn docker_config_auth(
     config: &std::path::Path,
     registry: &str,
@@ -133,7 +136,23 @@ pub fn docker_config_auth(
     };
     let json: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", config.display()))?;
-    let Some(auth) = json["auths"][registry]["auth"].as_str() else {
+    let key = match registry {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => "https://index.docker.io/v1/",
+        other => other,
+    };
+    let helper = json["credHelpers"][key].as_str().or_else(|| {
+        json["auths"]
+            .get(key)
+            .and(json["credsStore"].as_str())
+            .filter(|_| json["auths"][key]["auth"].is_null())
+    });
+    if let Some(helper) = helper {
+        bail!(
+            "{}: the credentials for {registry} are kept by the credential helper docker-credential-{helper}, which this tool does not run: pass them with --username USER --password-stdin",
+            config.display()
+        );
+    }
+    let Some(auth) = json["auths"][key]["auth"].as_str() else {
         return Ok(None);
     };
     let decoded = base64::engine::general_purpose::STANDARD

@@ -34,6 +34,52 @@ fn cli_config_dir(dir: &Path) -> PathBuf {
     dir.join("cli")
 }
 
+/// The key the Docker client looks a registry's credentials up by: its host, except Docker
+/// Hub's, which `docker login` has always stored under the v1 index URL.
+pub fn config_key(registry: &str) -> &str {
+    match registry {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB_CONFIG_KEY,
+        other => other,
+    }
+}
+
+pub const DOCKER_HUB_CONFIG_KEY: &str = "https://index.docker.io/v1/";
+
+/// Writes `config.json` into the client configuration directory `dir` with `credentials` for
+/// `registry`: created afresh (never an existing file, never through a link), mode 0600,
+/// renamed into place whole.
+fn write_client_config(dir: &Path, registry: &str, credentials: &Credentials) -> Result<()> {
+    use base64::Engine;
+    let entry = match credentials {
+        Credentials::Basic { username, password } => serde_json::json!({
+            "auth": base64::engine::general_purpose::STANDARD
+                .encode(format!("{username}:{password}")),
+        }),
+        Credentials::Token(token) => serde_json::json!({ "registrytoken": token }),
+    };
+    let config = serde_json::json!({ "auths": { config_key(registry): entry } });
+    let partial = dir.join("config.json.partial");
+    let written = (|| {
+        match std::fs::remove_file(&partial) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&partial)?;
+        std::io::Write::write_all(&mut file, serde_json::to_string(&config)?.as_bytes())?;
+        std::fs::rename(&partial, dir.join("config.json"))?;
+        anyhow::Ok(())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written.with_context(|| format!("cannot store the registry credentials in {}", dir.display()))
+}
+
 pub struct Dockerd {
     dir: PathBuf,
     /// Declared before `containerd`: dropped (stopped) first.
@@ -41,6 +87,19 @@ pub struct Dockerd {
     /// The containerd this dockerd runs on, when we started it (Docker 26).
     containerd: Option<Containerd>,
     programs: Programs,
+}
+
+impl Drop for Dockerd {
+    /// The client's configuration goes with the daemon: credentials stored for a bench never
+    /// outlive it in the build directory.
+    fn drop(&mut self) {
+        let cli = cli_config_dir(&self.dir);
+        if let Err(e) = std::fs::remove_dir_all(&cli)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            eprintln!("warning: cannot remove {}: {e}", cli.display());
+        }
+    }
 }
 
 impl Dockerd {
@@ -187,35 +246,10 @@ impl Dockerd {
     }
 
     /// Gives the client `credentials` for `registry` (HOST[:PORT]), as `docker login` would
-    /// store them, in its own configuration (readable by this user only).
+    /// store them, in its own configuration (readable by this user only, removed with this
+    /// daemon).
     pub fn store_credentials(&self, registry: &str, credentials: &Credentials) -> Result<()> {
-        use base64::Engine;
-        let entry = match credentials {
-            Credentials::Basic { username, password } => serde_json::json!({
-                "auth": base64::engine::general_purpose::STANDARD
-                    .encode(format!("{username}:{password}")),
-            }),
-            Credentials::Token(token) => serde_json::json!({ "registrytoken": token }),
-        };
-        let config = serde_json::json!({ "auths": { registry: entry } });
-        let dir = cli_config_dir(&self.dir);
-        let partial = dir.join("config.json.partial");
-        let written = (|| {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&partial)?;
-            std::io::Write::write_all(&mut file, serde_json::to_string(&config)?.as_bytes())?;
-            std::fs::rename(&partial, dir.join("config.json"))?;
-            anyhow::Ok(())
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&partial);
-        }
-        written
-            .with_context(|| format!("cannot store the registry credentials in {}", dir.display()))
+        write_client_config(&cli_config_dir(&self.dir), registry, credentials)
     }
 
     /// `docker 20.10.24`; on our containerd, `docker 26.1.5, containerd 1.7.24, runc 1.1.5,
@@ -247,3 +281,39 @@ impl Dockerd {
 /// index can be pulled and a containerd shim runtime type can run it.
 const DOCKER26_CONFIG: &str = r#"{"features": {"containerd-snapshotter": true}}
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn credentials_are_written_for_the_owner_only_and_docker_hub_under_its_index_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let basic = Credentials::Basic {
+            username: "ann".into(),
+            password: "s3cret".into(),
+        };
+        // A file left where the partial goes is replaced, never written through.
+        std::fs::write(dir.path().join("config.json.partial"), "stale").unwrap();
+        write_client_config(dir.path(), "registry.example:5000", &basic).unwrap();
+        let config = dir.path().join("config.json");
+        let mode = std::fs::metadata(&config).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+        // base64("ann:s3cret")
+        assert_eq!(
+            json["auths"]["registry.example:5000"]["auth"],
+            "YW5uOnMzY3JldA=="
+        );
+        assert!(!dir.path().join("config.json.partial").exists());
+        write_client_config(dir.path(), "docker.io", &Credentials::Token("t0ken".into())).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+        assert_eq!(
+            json["auths"][DOCKER_HUB_CONFIG_KEY]["registrytoken"],
+            "t0ken"
+        );
+    }
+}

@@ -30,6 +30,11 @@ impl Credentials {
     pub fn read(args: &CredentialArgs) -> Result<Credentials> {
         Ok(match &args.username {
             Some(username) => {
+                if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                    anyhow::bail!(
+                        "--password-stdin reads the password from a pipe, not a terminal (it would echo): e.g. `cat password-file | … --username {username} --password-stdin`"
+                    );
+                }
                 let mut password = String::new();
                 std::io::stdin()
                     .read_line(&mut password)
@@ -94,6 +99,35 @@ mod tests {
         ));
         assert!(matches!(
             credentials.for_registry("other.example").unwrap(),
+            RegistryAuth::Anonymous
+        ));
+    }
+
+    #[test]
+    fn docker_hub_is_found_under_its_index_url_and_a_credential_helper_is_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.json");
+        std::fs::write(
+            &config,
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"YW5uOnMzY3JldA=="},"ghcr.io":{}},
+                "credsStore":"desktop","credHelpers":{"quay.io":"pass"}}"#,
+        )
+        .unwrap();
+        let credentials = Credentials::DockerConfig(Some(config));
+        assert!(matches!(
+            credentials.for_registry("docker.io").unwrap(),
+            RegistryAuth::Basic(u, _) if u == "ann"
+        ));
+        for (registry, helper) in [("ghcr.io", "desktop"), ("quay.io", "pass")] {
+            let err = credentials.for_registry(registry).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("docker-credential-{helper}")) && err.contains("--username"),
+                "{err}"
+            );
+        }
+        // A registry the config says nothing of: anonymous.
+        assert!(matches!(
+            credentials.for_registry("registry.example").unwrap(),
             RegistryAuth::Anonymous
         ));
     }
