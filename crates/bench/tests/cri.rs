@@ -61,12 +61,7 @@ fn netns_files(dir: &Path) -> Vec<String> {
 
 #[test]
 fn cri_pods_run_native_and_wasm_verified_and_leave_nothing_behind() {
-    let shims = build_dir().join("shim");
-    assert!(
-        shims.join("containerd-shim-wasmtime-v1").is_file(),
-        "run `cargo xtask build` first: no shim in {}",
-        shims.display()
-    );
+    let shims = test_support::shim_dir();
     let tmp = tempfile::tempdir().unwrap();
     let reg = start_registry(tmp.path());
     let target = push_test_images(

@@ -42,12 +42,7 @@ fn docker26_runs_wasm_through_our_shim_and_native_under_runc() {
         "latest",
         WasmLayerForm::InTarball,
     );
-    let shims = build_dir().join("shim");
-    assert!(
-        shims.join("containerd-shim-wasmtime-v1").is_file(),
-        "no shim in {}: run `cargo xtask build`",
-        shims.display()
-    );
+    let shims = test_support::shim_dir();
     let dir = tmp.path().join("docker-26");
     let containerd = Containerd::start_with(&programs, &dir.join("containerd"), Some(&shims))
         .unwrap_or_else(|e| panic!("{e:#}"));

@@ -18,7 +18,7 @@ use runtime_daemons::{Containerd, Dockerd};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
-use test_support::{build_dir, push_test_images, start_registry};
+use test_support::{push_test_images, start_registry};
 
 /// The label prefix containerd-shim-wasm 1.0 puts on what it precompiles: the compiled module
 /// carries `<prefix>/<engine>/<key>/original`, the layer and manifest it came from `<prefix>/<engine>/<key>`.
@@ -170,12 +170,7 @@ fn containerd_remove_leaves_no_content_snapshot_lease_or_precompiled_module() {
         "wasm-layer",
         WasmLayerForm::Tar,
     );
-    let shims = build_dir().join("shim");
-    assert!(
-        shims.join("containerd-shim-wasmtime-v1").is_file(),
-        "no shim in {}: run `cargo xtask build`",
-        shims.display()
-    );
+    let shims = test_support::shim_dir();
     let dir = tmp.path().join("containerd");
     let containerd = Containerd::start(&dir, Some(&shims)).unwrap_or_else(|e| panic!("{e:#}"));
     let resolver = Resolver::new(oci_push::client(&tagged), RegistryAuth::Anonymous).unwrap();

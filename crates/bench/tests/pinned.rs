@@ -15,7 +15,7 @@ use records::{Mode, Platform, RunRecord};
 use runtime_daemons::{Containerd, Dockerd};
 use std::collections::BTreeMap;
 use std::path::Path;
-use test_support::{build_dir, push_test_images, start_registry};
+use test_support::{push_test_images, start_registry};
 
 const IMAGE: &str = "matmul-rust";
 const NAMESPACE: &str = "pin";
@@ -136,12 +136,7 @@ fn a_tag_resolving_to_another_index_fails_every_run_on_floor_containerd_and_dock
 
     // containerd: runc, the shim by tag, and the shim's precompiled variant (by the digest
     // of the manifest the bench resolves from the module-layer tag).
-    let shims = build_dir().join("shim");
-    assert!(
-        shims.join("containerd-shim-wasmtime-v1").is_file(),
-        "no shim in {}: run `cargo xtask build`",
-        shims.display()
-    );
+    let shims = test_support::shim_dir();
     let containerd = Containerd::start(&tmp.path().join("containerd"), Some(&shims))
         .unwrap_or_else(|e| panic!("{e:#}"));
     let resolver = Resolver::new(oci_push::client(&target), RegistryAuth::Anonymous).unwrap();

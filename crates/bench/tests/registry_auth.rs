@@ -58,12 +58,7 @@ fn is_refusal(error: &str) -> bool {
 
 #[test]
 fn credentials_reach_floor_docker_and_cri_and_ctr_is_said_to_pull_anonymously() {
-    let shims = build_dir().join("shim");
-    assert!(
-        shims.join("containerd-shim-wasmtime-v1").is_file(),
-        "run `cargo xtask build` first: no shim in {}",
-        shims.display()
-    );
+    let shims = test_support::shim_dir();
     let tmp = tempfile::tempdir().unwrap();
     let reg = registry_with_password(tmp.path());
     let auth = RegistryAuth::Basic("bench".into(), "s3cret".into());

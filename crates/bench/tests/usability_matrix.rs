@@ -60,11 +60,7 @@ fn which_runtime_pulls_and_runs_which_wasm_image_form_and_platform_spelling() {
             }
         }
     }
-    let shims = build_dir().join("shim");
-    assert!(
-        shims.join("containerd-shim-wasmtime-v1").is_file(),
-        "run `cargo xtask build`"
-    );
+    let shims = test_support::shim_dir();
     let runtimes = [
         Runtime::Floor,
         Runtime::Containerd,

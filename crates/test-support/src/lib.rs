@@ -20,6 +20,18 @@ pub fn build_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("build"))
 }
 
+/// The build's shim directory (absolute), holding `containerd-shim-wasmtime-v1`: a test that
+/// runs wasm through containerd or Docker stops at once, saying what builds it, without one.
+pub fn shim_dir() -> PathBuf {
+    let shims = std::path::absolute(build_dir().join("shim")).unwrap();
+    assert!(
+        shims.join("containerd-shim-wasmtime-v1").is_file(),
+        "no shim in {}: run `cargo xtask build`",
+        shims.display()
+    );
+    shims
+}
+
 /// A build directory of a test's own under `tmp` (a bench keeps its daemons' state there)
 /// holding the real build's workloads, which the image definitions name.
 pub fn build_dir_with_workloads(tmp: &Path) -> PathBuf {

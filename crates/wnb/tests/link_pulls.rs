@@ -76,12 +76,7 @@ fn a_pull_over_edge_lte_is_slower_than_over_loopback_and_the_link_is_removed() {
     let state = tmp.path().join("state");
     std::fs::create_dir(&state).unwrap();
     let build = std::path::absolute(test_support::build_dir()).unwrap();
-    let shims = build.join("shim");
-    assert!(
-        shims.join("containerd-shim-wasmtime-v1").is_file(),
-        "no shim in {}: run `cargo xtask build`",
-        shims.display()
-    );
+    let shims = test_support::shim_dir();
     let mut runtimes = vec![Runtime::Floor, Runtime::Containerd, Runtime::Docker];
     // Debian 13's programs are found under the state directory's tools/, as under a build's;
     // setup writes fetched.txt once it has fetched them.

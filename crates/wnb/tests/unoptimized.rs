@@ -72,12 +72,7 @@ fn the_unoptimized_images_run_matmul_with_the_right_checksum_through_floor_and_c
 
     let state = tmp.path().join("state");
     std::fs::create_dir(&state).unwrap();
-    let shims = build.join("shim");
-    assert!(
-        shims.join("containerd-shim-wasmtime-v1").is_file(),
-        "no shim in {}: run `cargo xtask build`",
-        shims.display()
-    );
+    let shims = test_support::shim_dir();
     let image = "matmul-rust".parse().unwrap();
     let set_digest = oci_image::Layout::open(&tmp.path().join("oci-set-unoptimized"))
         .unwrap()
