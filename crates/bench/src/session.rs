@@ -268,7 +268,7 @@ impl Session {
             // Said, since a node's sandboxes would get -998.
             info.version += "; restrict_oom_score_adj, as this machine lacks CAP_SYS_RESOURCE";
         }
-        info.version += ")";
+        info.version += &format!("; pod sandbox image {sandbox_image})");
         info.snapshotter = Some(containerd.snapshotter().to_owned());
         if let Some(dir) = &self.shim_dir {
             info.version += &shim_version(dir);
