@@ -152,6 +152,12 @@ impl Plan {
         }
     }
 
+    /// HOST[:PORT] of the registry the plan pulls from: the first component of
+    /// [`Plan::repository_prefix`].
+    pub fn registry(&self) -> &str {
+        self.repository_prefix.split('/').next().unwrap_or_default()
+    }
+
     /// Every cell `runtime` can run and that is not [`Plan::done`], in order.
     pub fn cells(&self, runtime: &dyn RuntimeDriver) -> Vec<Cell> {
         let mut cells = Vec::new();
@@ -408,4 +414,16 @@ pub fn bench_runtime(
         }
     }
     records
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_of_a_plan_is_its_prefix_first_component() {
+        let plan = |prefix: &str| Plan::new(prefix, vec![], vec![], vec![]);
+        assert_eq!(plan("127.0.0.1:5000/wnb").registry(), "127.0.0.1:5000");
+        assert_eq!(plan("ghcr.io/me/team").registry(), "ghcr.io");
+    }
 }

@@ -160,16 +160,6 @@ impl Session {
         (records, env)
     }
 
-    /// HOST[:PORT] of the registry the plan pulls from.
-    fn registry_host(&self) -> String {
-        self.plan
-            .repository_prefix
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
     fn floor(
         &self,
         info: &mut RuntimeInfo,
@@ -248,7 +238,7 @@ impl Session {
         let plugin = runtime_daemons::containerd::CriPlugin {
             sandbox_image: sandbox_image.clone(),
             plain_http_registries: if self.plain_http {
-                vec![self.registry_host()]
+                vec![self.plan.registry().to_owned()]
             } else {
                 Vec::new()
             },
@@ -322,7 +312,7 @@ impl Session {
             RegistryAuth::Bearer(token) => Some(DockerCredentials::Token(token.clone())),
         };
         if let Some(credentials) = credentials {
-            dockerd.store_credentials(&self.registry_host(), &credentials)?;
+            dockerd.store_credentials(self.plan.registry(), &credentials)?;
         }
         let runtime = DockerDriver::new(&dockerd, foreign_unsupported)?;
         self.measure(&runtime, info, checksums, on_event)

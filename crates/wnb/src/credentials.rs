@@ -73,11 +73,6 @@ impl Credentials {
     }
 }
 
-/// HOST[:PORT] of a repository prefix (HOST[:PORT]/NAMESPACE).
-pub fn registry_of_prefix(prefix: &str) -> &str {
-    prefix.split('/').next().unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,11 +134,5 @@ mod tests {
             credentials.for_registry("registry.example").unwrap(),
             RegistryAuth::Anonymous
         ));
-    }
-
-    #[test]
-    fn the_registry_of_a_prefix_is_its_first_component() {
-        assert_eq!(registry_of_prefix("127.0.0.1:5000/wnb"), "127.0.0.1:5000");
-        assert_eq!(registry_of_prefix("ghcr.io/me/team"), "ghcr.io");
     }
 }

@@ -951,9 +951,7 @@ fn bench(build_dir: &Path, args: &BenchArgs) -> Result<()> {
             (dir, saved, Vec::new(), run_log, None)
         }
     };
-    let auth = credentials.for_registry(credentials::registry_of_prefix(
-        &saved.plan.repository_prefix,
-    ))?;
+    let auth = credentials.for_registry(saved.plan.registry())?;
     let legs = links::legs(&saved)?;
     // The CRI runtime's pods need the sandbox image in the registry they pull from.
     let sandbox_digest: std::result::Result<String, String> =
